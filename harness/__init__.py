@@ -1,0 +1,32 @@
+"""harness: evaluation and benchmarking for information retrieval.
+
+The public Python API mirrors the command line::
+
+    import harness
+    suite = harness.load_suite("suites/quickstart.toml")   # parse + validate (raises SuiteError)
+    problems = harness.validate("suites/quickstart.toml")  # every problem, never raises
+    outcome = harness.run(suite)                          # run the cells, write results
+    results = harness.load_results(outcome.run_dir)       # pandas DataFrames
+
+Importing this package imports no torch, numpy or pandas: the heavy work happens in the
+functions, so ``harness --help`` and ``harness plugins`` start instantly.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("ir-harness")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+from .hookspecs import hookimpl  # noqa: E402  (plugins write @harness.hookimpl)
+
+__all__ = ["__version__", "hookimpl", "load_suite", "validate", "run", "load_results"]
+
+
+def __getattr__(name):  # the API loads on first use, keeping `import harness` light
+    if name in ("load_suite", "validate", "run", "load_results"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")

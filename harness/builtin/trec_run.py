@@ -1,0 +1,41 @@
+"""``trec-run``: a retriever that replays a TREC run file.
+
+Rerankers can then be compared over one fixed first stage (a shared BM25 top-100, say), as BEIR
+users do. The file is read as trec_eval reads it; each query keeps its first k documents in
+trec_eval's order. Queries absent from the file get no results (and score 0 in every metric).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Mapping
+
+from ..components import Context, Retriever
+from ..hookspecs import hookimpl
+from ..params import Param
+from ..ranking import Run
+from ..trecfiles import read_run
+
+
+class TrecRunRetriever(Retriever):
+    """Replays a TREC run file as the first stage."""
+
+    name = "trec-run"
+    params = {
+        "path": Param(str, help="TREC run file; relative paths start at the suite file's folder"),
+    }
+
+    def identity(self, ctx: Context) -> dict:
+        data = ctx.resolve_path(self.path).read_bytes()
+        return {**self.config, "sha256": hashlib.sha256(data).hexdigest()}
+
+    def index(self, collection, ctx: Context) -> None:
+        self._run = read_run(ctx.resolve_path(self.path))
+
+    def retrieve(self, queries: Mapping[str, str], k: int, ctx: Context) -> Run:
+        return Run({q: dict(list(self._run[q].items())[:k]) for q in queries if q in self._run})
+
+
+@hookimpl
+def harness_retrievers():
+    return [TrecRunRetriever]

@@ -1,0 +1,201 @@
+"""The component kinds a plugin can provide, and the context the runner hands them.
+
+A plugin returns component *classes* from its hooks (see ``hookspecs.py``). The runner builds an
+instance from a suite table: ``{plugin = "bm25", k1 = 0.9}`` becomes ``BM25(k1=0.9, ...defaults)``
+after the parameters were checked against ``params``. Every class carries:
+
+* ``name``: what suites write after ``plugin =`` (unique per kind across installed plugins);
+* ``params``: ``{name: Param}``, the parameters it accepts (see ``params.py``);
+* a docstring whose first line ``harness plugins`` shows.
+
+Nothing here imports torch or numpy: the core stays instant to import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
+
+from .params import Param, resolve_params
+
+if TYPE_CHECKING:
+    from .collection import Collection
+    from .ranking import Run
+
+KINDS = ("retriever", "ranker", "compressor", "metric", "dataset")
+
+
+class Component:
+    """Base of every component kind: holds the resolved parameters."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    # Devices the component can run on; cells on other devices are skipped with a note.
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+
+    def __init__(self, **params: Any):
+        self.config = resolve_params(self.params, params)
+        for key, value in self.config.items():
+            setattr(self, key, value)
+
+    def identity(self, ctx: "Context") -> dict:
+        """What decides this component's output besides its inputs, for cache keys: the
+        parameters; components that read files add a hash of their content."""
+        return dict(self.config)
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args})"
+
+
+class Retriever(Component):
+    """First stage: indexes a collection, returns the top k documents per query.
+
+    Optional persistence: a retriever that defines ``save(path)`` and ``load(path)`` has its index
+    stored in the artifact cache and reused by every pipeline and run with the same configuration
+    and collection.
+    """
+
+    kind = "retriever"
+
+    def index(self, collection: "Collection", ctx: "Context") -> None:
+        raise NotImplementedError
+
+    def retrieve(self, queries: Mapping[str, str], k: int, ctx: "Context") -> "Run":
+        raise NotImplementedError
+
+
+class Ranker(Component):
+    """Second stage: rescores the first ``depth`` candidates of each query.
+
+    The runner passes only the candidates within the pipeline's rerank depth and keeps every
+    candidate below that depth, in its original order, under the reranked ones.
+    """
+
+    kind = "ranker"
+
+    def prepare(self, collection: "Collection", ctx: "Context") -> None:
+        """Load models, look up document texts; called once per collection before ``rerank``."""
+
+    def rerank(self, queries: Mapping[str, str], candidates: "Run", ctx: "Context") -> "Run":
+        raise NotImplementedError
+
+
+class Compressor(Component):
+    """Transforms a component's torch modules (low-rank, int8, pruning, half precision).
+
+    A component is compressible when it defines ``torch_modules() -> dict[str, Module]`` and
+    ``replace_torch_modules(modules)``; ``compress`` receives those modules and returns the new
+    ones plus a report (parameters and bytes before/after, error, time).
+    """
+
+    kind = "compressor"
+
+    def compress(self, modules: dict[str, Any], ctx: "Context") -> tuple[dict[str, Any], dict]:
+        raise NotImplementedError
+
+
+@dataclass
+class MetricValue:
+    """One metric's outcome for one cell.
+
+    ``per_query`` is None for corpus-level metrics (diagnostics with no per-query value).
+    """
+
+    aggregate: float
+    per_query: dict[str, float] | None = None
+    details: dict = field(default_factory=dict)
+
+
+class Metric(Component):
+    """Maps a ranking (and, where ``requires`` says so, more) to a number per query or per run.
+
+    Suites name metrics as strings in ir_measures style (``nDCG@10``, ``P(rel=2)@10``) or as tables
+    (``{metric = "hubness", k = 10}``). ``name`` is the family (``nDCG``); ``cutoff`` and the
+    other parameters come from the string. Metrics whose classes share one ``evaluate_batch``
+    implementation are evaluated in a single call, so a family of measures costs one pass.
+    """
+
+    kind = "metric"
+    # Names of artifacts beyond (qrels, run) the metric needs, e.g. ("embeddings",): the runner
+    # looks for them in ``Context.artifacts`` and reports the metric as unavailable otherwise.
+    requires: ClassVar[tuple[str, ...]] = ()
+    per_query: ClassVar[bool] = True
+    # Largest value, for range checks by the conformance kit; None when unbounded.
+    upper_bound: ClassVar[float | None] = 1.0
+    # Whether the family needs a cutoff (P@k), accepts one (nDCG, nDCG@10) or takes none (Rprec).
+    cutoff_rule: ClassVar[str] = "optional"  # "required" | "optional" | "none"
+
+    @property
+    def label(self) -> str:
+        """The canonical display name, e.g. ``nDCG@10`` or ``P(rel=2)@10``."""
+        extra = {k: v for k, v in self.config.items() if k != "cutoff" and v != self.params[k].default}
+        text = self.name
+        if extra:
+            text += "(" + ",".join(f"{k}={v}" for k, v in extra.items()) + ")"
+        if self.config.get("cutoff") is not None:
+            text += f"@{self.config['cutoff']}"
+        return text
+
+    @classmethod
+    def evaluate_batch(
+        cls, metrics: list["Metric"], qrels: dict, run: "Run", ctx: "Context"
+    ) -> dict[str, MetricValue]:
+        """Evaluate several metrics at once; keys are each metric's ``label``."""
+        return {m.label: m.evaluate(qrels, run, ctx) for m in metrics}
+
+    def evaluate(self, qrels: dict, run: "Run", ctx: "Context") -> MetricValue:
+        raise NotImplementedError
+
+
+class DatasetProvider(Component):
+    """Loads a collection (corpus, queries, qrels) from somewhere: ir_datasets, a folder, files.
+
+    A suite writes ``source = "<name>:<value>"`` as a shorthand for ``provider = "<name>"`` with
+    the parameter named by ``source_param`` set to the value.
+    """
+
+    kind = "dataset"
+    source_param: ClassVar[str] = "path"
+
+    def load(self, ctx: "Context") -> "Collection":
+        raise NotImplementedError
+
+
+class Progress:
+    """A progress reporter; the runner passes a live one, tests get this silent default."""
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        yield lambda n=1: None
+
+
+@dataclass
+class Context:
+    """What the runner tells a component about the cell it works for.
+
+    ``base_dir`` resolves relative paths in parameters (the suite file's folder). ``artifacts``
+    collects by-products of the stages (a dense retriever's embeddings, say) for metrics that
+    need more than (qrels, run). ``retrieve`` runs a nested retriever spec through the runner,
+    with its caching, for components that combine several retrievers.
+    """
+
+    device: str = "cpu"
+    base_dir: Path = field(default_factory=Path.cwd)
+    seed: int = 0
+    progress: Progress = field(default_factory=Progress)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    collection: "Collection | None" = None
+    retrieve: Callable[[dict, Mapping[str, str], int], "Run"] | None = None
+
+    def resolve_path(self, value: str | Path) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path

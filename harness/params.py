@@ -1,0 +1,141 @@
+"""Declared component parameters and their validation.
+
+A component declares what it accepts as ``params = {"k1": Param(float, 0.9, min=0)}``; the suite
+validator checks a user's table against that declaration and reports each problem with its key
+path, so a typo never reaches a plugin's constructor.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+REQUIRED = object()
+"""Sentinel default: the parameter must be given."""
+
+# A parameter whose type is one of these holds nested component specs ({plugin = ..., ...}),
+# which the suite validates and the runner builds recursively (rank fusion uses this).
+COMPONENT_KINDS = ("retriever", "ranker", "compressor", "metric", "dataset")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a component.
+
+    ``type`` is a Python type (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``), a tuple of
+    them, or a component kind name (``"retriever"``) for a nested component spec; ``many=True``
+    makes it a list of such values.
+    """
+
+    type: Any
+    default: Any = REQUIRED
+    help: str = ""
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+    many: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def is_component(self) -> bool:
+        return isinstance(self.type, str) and self.type in COMPONENT_KINDS
+
+    def type_name(self) -> str:
+        if self.is_component:
+            name = f"{self.type} spec"
+        elif isinstance(self.type, tuple):
+            name = " or ".join(t.__name__ for t in self.type)
+        else:
+            name = self.type.__name__
+        return f"list of {name}" if self.many else name
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not acceptable, or None when it is."""
+        if value is None:
+            return None if self.nullable else f"must be a {self.type_name()}, not null"
+        if self.many:
+            if not isinstance(value, list):
+                return f"must be a {self.type_name()}, got {_describe(value)}"
+            for i, item in enumerate(value):
+                why = self._check_one(item)
+                if why:
+                    return f"item {i} {why}"
+            return None
+        return self._check_one(value)
+
+    def _check_one(self, value: Any) -> str | None:
+        if self.is_component:
+            if not isinstance(value, dict) or "plugin" not in value:
+                return f"must be a {self.type} spec table with a 'plugin' key"
+            return None  # its contents are validated against that plugin's params
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        ok = any(_is_instance(value, t) for t in types)
+        if not ok:
+            return f"must be a {self.type_name()}, got {_describe(value)}"
+        if self.choices is not None and value not in self.choices:
+            hint = _did_you_mean(value, self.choices)
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}{hint}"
+        if self.min is not None and value < self.min:
+            return f"must be >= {self.min}, got {value!r}"
+        if self.max is not None and value > self.max:
+            return f"must be <= {self.max}, got {value!r}"
+        return None
+
+
+def _is_instance(value: Any, t: type) -> bool:
+    if t is float:  # TOML writes 1 for 1.0; accept ints where floats are declared
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, t)
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if not isinstance(value, (dict, list)) else type(
+        value
+    ).__name__
+
+
+def _did_you_mean(word: Any, options) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def did_you_mean(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` for the closest option, or an empty string."""
+    return _did_you_mean(word, options)
+
+
+def check_params(declared: dict[str, Param], given: dict[str, Any]) -> list[tuple[str, str]]:
+    """Problems with ``given`` against ``declared``, as (parameter name, message) pairs."""
+    problems = []
+    for key, value in given.items():
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            problems.append(
+                (key, f"unknown parameter{_did_you_mean(key, declared)} (accepted: {known})")
+            )
+            continue
+        why = declared[key].check(value)
+        if why:
+            problems.append((key, why))
+    for key, param in declared.items():
+        if param.required and key not in given:
+            problems.append((key, f"is required ({param.type_name()}: {param.help})"))
+    return problems
+
+
+def resolve_params(declared: dict[str, Param], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` completed with declared defaults, in declaration order."""
+    return {
+        key: given.get(key, param.default)
+        for key, param in declared.items()
+        if key in given or not param.required
+    }

@@ -1,0 +1,203 @@
+"""Finding plugins and the components they provide.
+
+Built-in components register first, through the same hooks a third party implements; then every
+entry point in the ``harness`` group is loaded, one at a time, so a plugin that fails to import or
+raises inside a hook is reported (``harness plugins``) and never takes the others down.
+
+Environment:
+
+* ``HARNESS_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry points (built-ins only), as pytest's
+  ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``;
+* ``HARNESS_PLUGINS=name,other``: load only these entry points (by entry-point or distribution
+  name); with autoloading disabled, these are still loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import __version__, components, hookspecs
+from .params import did_you_mean
+
+ENTRY_POINT_GROUP = "harness"
+DISABLE_ENV = "HARNESS_DISABLE_PLUGIN_AUTOLOAD"
+ALLOW_ENV = "HARNESS_PLUGINS"
+BUILTIN_MODULES = (
+    "harness.builtin.datasets",
+    "harness.builtin.measures",
+    "harness.builtin.trec_run",
+)
+HOOKS = {
+    "retriever": ("harness_retrievers", components.Retriever),
+    "ranker": ("harness_rankers", components.Ranker),
+    "compressor": ("harness_compressors", components.Compressor),
+    "metric": ("harness_metrics", components.Metric),
+    "dataset": ("harness_dataset_providers", components.DatasetProvider),
+}
+
+
+@dataclass
+class ComponentInfo:
+    kind: str
+    name: str
+    cls: type
+    plugin: str
+    distribution: str
+    version: str
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+    errors: list[str] = field(default_factory=list)
+    components: list[ComponentInfo] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class PluginError(LookupError):
+    """An unknown or ambiguous component name; the message says what to do."""
+
+
+class Registry:
+    """Every component of every loaded plugin, by kind and name."""
+
+    def __init__(self, plugins: list[PluginInfo]):
+        self.plugins = plugins
+        self._by_name: dict[tuple[str, str], list[ComponentInfo]] = {}
+        for plugin in plugins:
+            for info in plugin.components:
+                self._by_name.setdefault((info.kind, info.name), []).append(info)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(name for k, name in self._by_name if k == kind)
+
+    def conflicts(self) -> list[list[ComponentInfo]]:
+        """Groups of components of one kind and name provided by more than one plugin."""
+        return [infos for infos in self._by_name.values() if len(infos) > 1]
+
+    def find(self, kind: str, name: str) -> ComponentInfo:
+        infos = self._by_name.get((kind, name))
+        if not infos:
+            known = self.names(kind)
+            hint = did_you_mean(name, known)
+            raise PluginError(
+                f"no {kind} named {name!r}{hint}; installed: {', '.join(known) or 'none'}"
+            )
+        if len(infos) > 1:
+            raise PluginError(conflict_message(infos))
+        return infos[0]
+
+    def get(self, kind: str, name: str) -> type:
+        return self.find(kind, name).cls
+
+    def broken(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if not p.ok]
+
+
+def conflict_message(infos: list[ComponentInfo]) -> str:
+    who = " and ".join(f"{i.distribution} {i.version} (plugin {i.plugin!r})" for i in infos)
+    return (
+        f"{infos[0].kind} {infos[0].name!r} is provided by both {who}; uninstall one, or choose "
+        f"with {ALLOW_ENV}=<plugin,...>"
+    )
+
+
+def _selected(ep: importlib.metadata.EntryPoint, env: dict) -> bool:
+    allow = {n.strip() for n in env.get(ALLOW_ENV, "").split(",") if n.strip()}
+    dist = ep.dist.name if ep.dist else ""
+    if ep.name in allow or dist in allow:
+        return True
+    return not allow and not env.get(DISABLE_ENV)
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    seen, out = set(), []
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if (ep.name, ep.value) not in seen:  # a distribution on sys.path twice lists twice
+            seen.add((ep.name, ep.value))
+            out.append(ep)
+    return sorted(out, key=lambda ep: ep.name)
+
+
+def load_registry(env: dict | None = None) -> Registry:
+    """Load built-ins and entry-point plugins afresh; never raises for a plugin's fault."""
+    env = dict(os.environ if env is None else env)
+    pm = pluggy.PluginManager("harness")
+    pm.add_hookspecs(hookspecs)
+    plugins: list[tuple[PluginInfo, Any]] = []
+    for module in BUILTIN_MODULES:
+        info = PluginInfo(module, "ir-harness", __version__)
+        plugins.append((info, _register(pm, info, lambda m=module: importlib.import_module(m))))
+    for ep in _entry_points():
+        if not _selected(ep, env):
+            continue
+        dist = ep.dist
+        info = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?")
+        plugins.append((info, _register(pm, info, ep.load)))
+    for info, plugin in plugins:
+        if plugin is not None:
+            _collect(pm, info, plugin)
+    return Registry([info for info, _ in plugins])
+
+
+def _register(pm: pluggy.PluginManager, info: PluginInfo, load) -> Any:
+    try:
+        plugin = load()
+        pm.register(plugin, name=info.name)
+        return plugin
+    except Exception as exc:  # a broken plugin is reported, not fatal
+        info.errors.append(f"failed to load: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _collect(pm: pluggy.PluginManager, info: PluginInfo, plugin: Any) -> None:
+    known = [hook for hook, _ in HOOKS.values()]
+    for attr in dir(plugin):  # pluggy ignores a misspelt hook silently; say so instead
+        if attr not in known and pm.parse_hookimpl_opts(plugin, attr) is not None:
+            info.errors.append(f"{attr} is not a harness hook{did_you_mean(attr, known)}")
+    for kind, (hook_name, base) in HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                classes = list(impl.function() or [])
+            except Exception as exc:
+                info.errors.append(f"{hook_name} raised {type(exc).__name__}: {exc}")
+                continue
+            for cls in classes:
+                if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):
+                    info.errors.append(
+                        f"{hook_name} returned {cls!r}, not a named {base.__name__} subclass"
+                    )
+                    continue
+                info.components.append(
+                    ComponentInfo(kind, cls.name, cls, info.name, info.distribution, info.version)
+                )
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _registry
+    if _registry is None:
+        _registry = load_registry()
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the loaded registry (tests that install or disable plugins call this)."""
+    global _registry
+    _registry = None

@@ -1,0 +1,96 @@
+"""Reading and writing TREC run and qrels files, as trec_eval reads them.
+
+Run lines: ``qid Q0 docid rank score tag`` (whitespace-separated; columns after the sixth are
+ignored; the rank column is ignored, as trec_eval does). Qrels lines: ``qid iter docid grade``
+(graded and negative grades allowed). Blank lines and lines starting with ``#`` are skipped.
+Document and query ids may contain ``#``. Problems raise ``TrecFormatError`` naming the file
+and line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .ranking import Run
+
+
+class TrecFormatError(ValueError):
+    """A malformed TREC file, with the file and line number in the message."""
+
+
+def _lines(path: Path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                stripped = line.strip()
+                if stripped and not stripped.startswith("#"):
+                    yield number, stripped.split()
+    except FileNotFoundError:
+        raise TrecFormatError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise TrecFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def read_run(path: str | os.PathLike) -> Run:
+    """A run file as a ``Run`` (each query in trec_eval's order)."""
+    path = Path(path)
+    per_query: dict[str, dict[str, float]] = {}
+    for number, cols in _lines(path):
+        if len(cols) < 6:
+            raise TrecFormatError(
+                f"{path}:{number}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}"
+            )
+        qid, docid, score = cols[0], cols[2], cols[4]
+        try:
+            value = float(score)
+        except ValueError:
+            raise TrecFormatError(f"{path}:{number}: score {score!r} is not a number") from None
+        docs = per_query.setdefault(qid, {})
+        if docid in docs:
+            raise TrecFormatError(f"{path}:{number}: document {docid!r} appears twice for query {qid!r}")
+        docs[docid] = value
+    try:
+        return Run.from_scores(per_query)
+    except ValueError as exc:
+        raise TrecFormatError(f"{path}: {exc}") from None
+
+
+def read_qrels(path: str | os.PathLike) -> dict[str, dict[str, int]]:
+    """A qrels file as ``{qid: {docid: grade}}``."""
+    path = Path(path)
+    qrels: dict[str, dict[str, int]] = {}
+    for number, cols in _lines(path):
+        if len(cols) != 4:
+            raise TrecFormatError(
+                f"{path}:{number}: expected 4 columns 'qid iter docid grade', got {len(cols)}"
+            )
+        qid, _, docid, grade = cols
+        try:
+            value = int(grade)
+        except ValueError:
+            raise TrecFormatError(f"{path}:{number}: grade {grade!r} is not an integer") from None
+        docs = qrels.setdefault(qid, {})
+        if docid in docs and docs[docid] != value:
+            raise TrecFormatError(
+                f"{path}:{number}: query {qid!r}, document {docid!r} judged twice "
+                f"({docs[docid]} and {value})"
+            )
+        docs[docid] = value
+    return qrels
+
+
+def format_run(run: Run, tag: str) -> str:
+    """The run as TREC text; scores written exactly (shortest round-trip repr)."""
+    tag = "".join(tag.split()) or "harness"
+    lines = []
+    for qid, docs in run.items():
+        for rank, (docid, score) in enumerate(docs.items(), 1):
+            lines.append(f"{qid} Q0 {docid} {rank} {score!r} {tag}\n")
+    return "".join(lines)
+
+
+def format_qrels(qrels: dict[str, dict[str, int]]) -> str:
+    return "".join(
+        f"{qid} 0 {docid} {grade}\n" for qid, docs in qrels.items() for docid, grade in docs.items()
+    )
