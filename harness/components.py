@@ -173,6 +173,15 @@ class DatasetProvider(Component):
 class Progress:
     """A progress reporter; the runner passes a live one, tests get this silent default."""
 
+    def log(self, message: str) -> None:
+        """A line for the user: a finished cell, a note."""
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
     @contextlib.contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
         yield lambda n=1: None

@@ -104,8 +104,13 @@ def _describe(value: Any) -> str:
 def _did_you_mean(word: Any, options) -> str:
     if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(word, [str(o) for o in options], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    options = [str(o) for o in options]
+    lowered = {o.lower(): o for o in options}
+    if word.lower() in lowered:  # ndcg → nDCG
+        return f" (did you mean {lowered[word.lower()]!r}?)"
+    # cutoff 0.5 so that short names still match (k2 → k1)
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.5)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
 
 
 def did_you_mean(word: str, options) -> str:

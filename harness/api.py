@@ -1,0 +1,74 @@
+"""The Python API, mirroring the command line for notebook users (see harness/__init__.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .components import Progress
+from .results import MANIFEST, load_run, run_dirs
+from .runner import RunOutcome, run_suite
+from .suite import Suite, load_suite, validate
+
+__all__ = ["load_suite", "validate", "run", "load_results", "Results"]
+
+
+def run(suite: Suite | str | Path, *, overrides=(), progress: Progress | None = None, **options) -> RunOutcome:
+    """Run a suite (a ``Suite`` or a path); options as ``harness run``: ``pipelines``,
+    ``datasets``, ``devices``, ``new``, ``resume``, ``force``, ``results_dir``."""
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite, overrides)
+    return run_suite(suite, progress=progress, **options)
+
+
+@dataclass
+class Results:
+    """A results folder as pandas DataFrames.
+
+    ``cells``: one row per cell (dataset, pipeline, device, status, each metric, phase seconds);
+    ``per_query``: long form (dataset, pipeline, device, metric, query, value);
+    ``manifest`` and ``raw`` (the cell result dicts) for everything else.
+    """
+
+    run_dir: Path
+    manifest: dict
+    raw: list[dict]
+
+    @property
+    def cells(self):
+        import pandas as pd
+
+        rows = []
+        for cell in self.raw:
+            info = cell["cell"]
+            row = {"dataset": info["dataset"], "pipeline": info["pipeline"], "device": info["device"],
+                   "status": cell["status"], "error": (cell.get("error") or {}).get("message")}
+            row.update(cell.get("metrics", {}))
+            for phase, record in cell.get("phases", {}).items():
+                row[f"{phase}_seconds"] = record.get("seconds")
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    @property
+    def per_query(self):
+        import pandas as pd
+
+        rows = [
+            (c["cell"]["dataset"], c["cell"]["pipeline"], c["cell"]["device"], metric, qid, value)
+            for c in self.raw
+            for metric, values in (c.get("per_query") or {}).items()
+            for qid, value in values.items()
+        ]
+        return pd.DataFrame(rows, columns=["dataset", "pipeline", "device", "metric", "query", "value"])
+
+
+def load_results(path: str | Path) -> Results:
+    """A run folder, or a suite's results folder (its latest run)."""
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        runs = run_dirs(path)
+        if not runs:
+            raise FileNotFoundError(f"{path} holds no harness run (no {MANIFEST} in it or its subfolders)")
+        path = runs[-1]
+    manifest, cells = load_run(path)
+    return Results(path, manifest, cells)

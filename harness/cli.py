@@ -1,0 +1,201 @@
+"""The ``harness`` command line.
+
+Exit status: 0 success; 1 some cells failed (or a plugin is broken, for ``plugins``); 2 bad
+input (suite, files, options), reported without a traceback; 130 interrupted (rerun resumes).
+Modules are imported inside the commands, so ``--help`` and ``plugins`` stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+EVAL_DEFAULT = ["AP", "nDCG", "nDCG@10", "P@10", "R@100", "RR", "Rprec", "Bpref"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept; run again to resume", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Evaluate and benchmark retrieval pipelines declared in TOML suites.",
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a suite: results, TREC runs and a leaderboard")
+    p.add_argument("suite", help="suite file (TOML)")
+    p.add_argument("--pipeline", action="append", default=[], metavar="NAME", help="only these pipelines (name, base name of a sweep, or glob); repeatable")
+    p.add_argument("--dataset", action="append", default=[], metavar="NAME", help="only these datasets; repeatable")
+    p.add_argument("--device", action="append", default=[], metavar="DEVICE", help="only these devices; repeatable")
+    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE", help="override a suite value, e.g. pipelines.bm25.k1=1.2; repeatable")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--new", action="store_true", help="start a new run even if the last one is unfinished")
+    group.add_argument("--resume", metavar="RUN_ID", help="resume this run")
+    p.add_argument("--force", action="store_true", help="ignore the artifact cache (recompute indexes and runs)")
+    p.add_argument("--results", metavar="DIR", help="results root (default: the suite's output.dir, 'results')")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a suite and report every problem at once")
+    p.add_argument("suite")
+    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plugins", help="list plugins and the components they provide")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("eval", help="evaluate a TREC run file against TREC qrels, like trec_eval")
+    p.add_argument("qrels")
+    p.add_argument("run")
+    p.add_argument("-m", "--measure", action="append", default=[], metavar="MEASURE", help=f"measure name as in suites, e.g. nDCG@10; repeatable (default: {' '.join(EVAL_DEFAULT)})")
+    p.add_argument("-q", dest="per_query", action="store_true", help="also print per-query values")
+    p.add_argument("-c", dest="complete", action="store_true", help="average over every query in the qrels; missing ones score 0 (trec_eval -c)")
+    p.add_argument("--precision", type=int, default=4, help="decimals printed (default 4, as trec_eval)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("leaderboard", help="re-render the leaderboard of a results folder")
+    p.add_argument("run_dir", help="a run folder, or a suite's results folder (its latest run)")
+    p.set_defaults(func=cmd_leaderboard)
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _load_suite(args):
+    from .suitefile import SuiteError
+    from .suite import load_suite
+
+    try:
+        return load_suite(args.suite, args.overrides), None
+    except SuiteError as exc:
+        print(f"{exc.filename}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem.format(exc.filename)}", file=sys.stderr)
+        return None, 2
+
+
+def cmd_validate(args) -> int:
+    suite, status = _load_suite(args)
+    if suite is None:
+        return status
+    cells = suite.cells()
+    print(f"{args.suite}: valid — {len(suite.datasets)} dataset(s) × {len(suite.pipelines)} pipeline(s) "
+          f"× {len(suite.measure['devices'])} device(s) = {len(cells)} cell(s)")
+    for cell in cells:
+        print(f"  {cell.id}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    suite, status = _load_suite(args)
+    if suite is None:
+        return status
+    from .progress import make_progress
+    from .runner import run_suite
+
+    progress = make_progress(args.quiet)
+    try:
+        with progress:
+            outcome = run_suite(
+                suite, pipelines=args.pipeline, datasets=args.dataset, devices=args.device,
+                new=args.new, resume=args.resume, force=args.force, results_dir=args.results,
+                progress=progress,
+            )
+    except (ValueError, FileNotFoundError) as exc:
+        return _error(str(exc))
+    if not args.quiet:
+        print((outcome.run_dir / "leaderboard.md").read_text(), end="")
+        print(f"\nresults: {outcome.run_dir}")
+    if outcome.failed:
+        print(f"{len(outcome.failed)} cell(s) failed; their errors are in the cell results", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from .plugins import conflict_message, get_registry
+
+    registry = get_registry()
+    rows = [
+        {"kind": c.kind, "name": c.name, "version": c.version, "distribution": c.distribution,
+         "plugin": c.plugin, "summary": c.cls.summary()}
+        for p in registry.plugins for c in p.components
+    ]
+    broken = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "errors": p.errors}
+              for p in registry.broken()]
+    conflicts = [conflict_message(infos) for infos in registry.conflicts()]
+    if args.json:
+        print(json.dumps({"components": rows, "broken": broken, "conflicts": conflicts}, indent=1))
+    else:
+        _print_plugins(rows, broken, conflicts)
+    return 1 if broken or conflicts else 0
+
+
+def _print_plugins(rows, broken, conflicts) -> None:
+    columns = ("kind", "name", "version", "distribution", "plugin", "summary")
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns[:-1]}
+    print("  ".join(c.upper().ljust(widths.get(c, 0)) for c in columns).rstrip())
+    order = {"dataset": 0, "retriever": 1, "ranker": 2, "compressor": 3, "metric": 4}
+    for r in sorted(rows, key=lambda r: (order.get(r["kind"], 9), r["name"].lower())):
+        print("  ".join(str(r[c]).ljust(widths.get(c, 0)) for c in columns).rstrip())
+    for b in broken:
+        print(f"\nBROKEN plugin {b['plugin']!r} ({b['distribution']} {b['version']}):")
+        for error in b["errors"]:
+            print(f"  {error}")
+    for message in conflicts:
+        print(f"\nCONFLICT: {message}")
+
+
+def cmd_eval(args) -> int:
+    from .metrics import MetricError, parse_metric, trec_eval_report
+    from .trecfiles import TrecFormatError, read_qrels, read_run
+
+    try:
+        metrics = [parse_metric(m) for m in (args.measure or EVAL_DEFAULT)]
+        qrels, run = read_qrels(args.qrels), read_run(args.run)
+    except (MetricError, TrecFormatError) as exc:
+        return _error(str(exc))
+    print(trec_eval_report(qrels, run, metrics, per_query=args.per_query, complete=args.complete,
+                           precision=args.precision), end="")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from pathlib import Path
+
+    from .api import load_results
+    from .leaderboard import write_leaderboard
+
+    try:
+        results = load_results(args.run_dir)
+    except FileNotFoundError as exc:
+        return _error(str(exc))
+    written = write_leaderboard(results.run_dir)
+    md = Path(results.run_dir) / "leaderboard.md"
+    if md in written:
+        print(md.read_text(), end="")
+    print("written: " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Results folders: ``<root>/<suite>/<run-id>/`` with a manifest, one JSON per cell, TREC runs.
+
+Layout of a run folder::
+
+    run.json              manifest: suite, status (running | finished), cells, provenance
+    cells/<cell>.json     one result per cell (schema ``harness.cell/1``), written atomically
+    runs/<cell>.trec      the cell's final ranking as a TREC run file
+    leaderboard.md/.csv   rendered from the cell results
+
+Every file is written to a temporary name and renamed into place, so a killed run leaves each
+file either complete or absent. A run whose manifest still says ``running`` is resumed by the
+next ``harness run`` of the same suite: cells with a result for the same cell key are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CELL_SCHEMA = "harness.cell/1"
+RUN_SCHEMA = "harness.run/1"
+MANIFEST = "run.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers only ever see the old or the new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def new_run_id(suite_dir: Path) -> str:
+    """``YYYYMMDD-HHMMSS`` (UTC), with a suffix when that second is taken."""
+    base = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    run_id, n = base, 1
+    while (suite_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def run_dirs(suite_dir: Path) -> list[Path]:
+    """The suite's run folders, oldest first."""
+    if not suite_dir.is_dir():
+        return []
+    return sorted(p for p in suite_dir.iterdir() if (p / MANIFEST).is_file())
+
+
+def choose_run_dir(suite_dir: Path, new: bool = False, resume: str | None = None) -> tuple[Path, bool]:
+    """(run folder, resumed?): ``resume`` names one; otherwise the latest unfinished run is
+    resumed unless ``new``; otherwise a new run id."""
+    if resume:
+        path = suite_dir / resume
+        if not (path / MANIFEST).is_file():
+            known = ", ".join(p.name for p in run_dirs(suite_dir)) or "none"
+            raise FileNotFoundError(f"no run {resume!r} under {suite_dir} (runs: {known})")
+        return path, True
+    runs = run_dirs(suite_dir)
+    if runs and not new and read_json(runs[-1] / MANIFEST).get("status") != "finished":
+        return runs[-1], True
+    return suite_dir / new_run_id(suite_dir), False
+
+
+def cell_path(run_dir: Path, slug: str) -> Path:
+    return run_dir / "cells" / f"{slug}.json"
+
+
+def run_file_path(run_dir: Path, slug: str) -> Path:
+    return run_dir / "runs" / f"{slug}.trec"
+
+
+def load_cell(run_dir: Path, slug: str) -> dict | None:
+    """A cell's result, or None when absent or unreadable (then it is simply run again)."""
+    try:
+        data = read_json(cell_path(run_dir, slug))
+    except (OSError, ValueError):
+        return None
+    return data if data.get("schema") == CELL_SCHEMA else None
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
+    """(manifest, cell results in manifest order) of a run folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / MANIFEST).is_file():
+        raise FileNotFoundError(f"{run_dir} is not a harness run folder (no {MANIFEST})")
+    manifest = read_json(run_dir / MANIFEST)
+    cells = [c for c in (load_cell(run_dir, slug) for slug in manifest.get("cells", {}).values()) if c]
+    return manifest, cells

@@ -1,0 +1,156 @@
+"""The suite file as text: TOML parsing, line numbers for key paths, ``--set`` overrides.
+
+tomllib gives values but no positions, so ``locate`` finds the line of a key path
+(``pipelines[2].ranker.depth``) by reading the table headers and keys the way TOML lays them
+out. It is best effort: when a path cannot be placed exactly it returns the line of the nearest
+enclosing key it could find, or None.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+@dataclass
+class Problem:
+    """One thing wrong with a suite, at a key path (and line, where it could be found)."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def format(self, filename: str = "") -> str:
+        where = filename + (f":{self.line}" if self.line else "")
+        return f"{where + ': ' if where else ''}{self.path + ': ' if self.path else ''}{self.message}"
+
+
+class SuiteError(ValueError):
+    """A suite that cannot run; ``problems`` lists everything wrong with it at once."""
+
+    def __init__(self, problems: list[Problem], filename: str = ""):
+        self.problems = problems
+        self.filename = filename
+        super().__init__("\n".join(p.format(filename) for p in problems))
+
+
+def format_path(path: tuple) -> str:
+    """("pipelines", 2, "ranker", "depth") → ``pipelines[2].ranker.depth``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_toml(text: str, filename: str = "") -> dict:
+    """The TOML document, or SuiteError with the parser's line and column."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        raise SuiteError([Problem("", f"invalid TOML: {exc}", line)], filename) from None
+
+
+def read_suite_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError([Problem("", "no such suite file")], str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError([Problem("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")], str(path)) from None
+    except OSError as exc:
+        raise SuiteError([Problem("", f"cannot read: {exc.strerror}")], str(path)) from None
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+
+
+def _split_key(key: str) -> list[str]:
+    return [p.strip().strip("\"'") for p in re.findall(r"""[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'""", key)]
+
+
+def _line_paths(text: str) -> list[tuple[tuple, int]]:
+    """(path, line) for every header and key line, paths with array indices resolved."""
+    counts: dict[tuple, int] = {}
+    table: tuple = ()
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            parts = _split_key(header.group(2))
+            resolved: tuple = ()
+            for part in parts[:-1]:  # parents resolve to the latest element of an array
+                resolved += (part,)
+                if resolved in counts:
+                    resolved += (counts[resolved] - 1,)
+            resolved += (parts[-1],)
+            if header.group(1) == "[[":
+                counts[resolved] = counts.get(resolved, 0) + 1
+                resolved += (counts[resolved] - 1,)
+            table = resolved
+            out.append((table, number))
+            continue
+        key = _KEY.match(line)
+        if key:
+            path = table + tuple(_split_key(key.group(1)))
+            out.append((path, number))
+            rest = line[key.end():]  # keys of inline tables on the same line
+            for inner in re.finditer(r"""([A-Za-z0-9_\-]+|"[^"]*")\s*=""", rest):
+                out.append((path + ("*", inner.group(1).strip('"')), number))
+    return out
+
+
+def locate(text: str, path: tuple) -> int | None:
+    """The line where ``path`` is written, or the closest enclosing key's line."""
+    paths = _line_paths(text)
+    best, best_len = None, 0
+    for candidate, line in paths:
+        matched = _match_len(candidate, path)
+        if matched > best_len:
+            best, best_len = line, matched
+    return best
+
+
+def _match_len(candidate: tuple, path: tuple) -> int:
+    """How many leading parts of ``path`` ``candidate`` spells out; 0 unless all of it matches."""
+    i = 0
+    for part in candidate:
+        if part == "*":  # the keys after it sit in an inline value, whose list indices aren't written
+            while i < len(path) and isinstance(path[i], int):
+                i += 1
+            continue
+        if i >= len(path) or path[i] != part:
+            return 0
+        i += 1
+    return i
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML syntax (1.2, true, "x", [1, 2]), else the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def split_assignment(assignment: str) -> tuple[list[str], Any]:
+    """``pipelines.bm25.k1=1.2`` → (["pipelines", "bm25", "k1"], 1.2)."""
+    if "=" not in assignment:
+        raise ValueError(f"--set {assignment!r}: expected KEY.PATH=VALUE")
+    key, value = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ValueError(f"--set {assignment!r}: empty key")
+    return parts, parse_value(value.strip())

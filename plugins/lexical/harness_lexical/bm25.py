@@ -1,0 +1,227 @@
+"""``bm25``: Okapi BM25 and its variants, scored by bm25s, with a tokeniser we control.
+
+We tokenise ourselves (regex, lowercase, stopwords, PyStemmer) instead of using bm25s's
+``Tokenizer``: that one maps empty texts to a shared ``""`` token (an empty query would then
+"match" every empty document) and numbers its vocabulary from a set, so its ids change with
+Python's hash seed. Our vocabulary is sorted, so the saved index is the same file for the same
+input. bm25s is used for what it is good at: the precomputed sparse score matrix.
+
+bm25s, numpy and PyStemmer are imported inside the methods: ``harness plugins`` imports this
+module and must stay instant.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.components import Context, Retriever
+from harness.params import Param
+from harness.ranking import Run
+
+METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+# PyStemmer's Snowball algorithms (Stemmer.algorithms() of PyStemmer 3.1; a test checks them).
+STEMMERS = (
+    "arabic", "armenian", "basque", "catalan", "czech", "danish", "dutch", "dutch_porter",
+    "english", "esperanto", "estonian", "finnish", "french", "german", "greek", "hindi",
+    "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali", "norwegian", "persian",
+    "polish", "porter", "portuguese", "romanian", "russian", "serbian", "sesotho", "spanish",
+    "swedish", "tamil", "turkish", "yiddish",
+)  # fmt: skip
+# bm25s's built-in stopword lists, by language code ("en" is Lucene's 33-word English set).
+STOPWORD_SETS = {
+    "none": None, "en": "STOPWORDS_EN", "en_plus": "STOPWORDS_EN_PLUS", "da": "STOPWORDS_DANISH",
+    "de": "STOPWORDS_GERMAN", "es": "STOPWORDS_SPANISH", "fr": "STOPWORDS_FRENCH",
+    "it": "STOPWORDS_ITALIAN", "ko": "STOPWORDS_KOREAN", "nl": "STOPWORDS_DUTCH",
+    "no": "STOPWORDS_NORWEGIAN", "pt": "STOPWORDS_PORTUGUESE", "ru": "STOPWORDS_RUSSIAN",
+    "sv": "STOPWORDS_SWEDISH", "tr": "STOPWORDS_TURKISH", "zh": "STOPWORDS_CHINESE",
+}  # fmt: skip
+META_FILE = "harness_lexical.json"
+FORMAT = 1
+
+
+class StopwordsParam(Param):
+    """A stopword-set name (checked against ``choices``) or a list of words."""
+
+    def check(self, value: Any) -> str | None:
+        if isinstance(value, list):
+            bad = [w for w in value if not isinstance(w, str)]
+            return f"must be a list of strings, got item {bad[0]!r}" if bad else None
+        return super().check(value)
+
+
+class Analyzer:
+    """Text to tokens: lowercase, regex split, stopword removal, stemming (in Lucene's order)."""
+
+    def __init__(self, lower: bool, token_pattern: str, stopwords, stemmer: str | None):
+        self.lower = lower
+        self.pattern = re.compile(token_pattern)
+        if isinstance(stopwords, list):
+            words = stopwords
+        elif STOPWORD_SETS[stopwords] is None:
+            words = []
+        else:
+            import bm25s.stopwords
+
+            words = getattr(bm25s.stopwords, STOPWORD_SETS[stopwords])
+        # Stopwords are compared in lower case, also when ``lower`` is off (as Lucene's
+        # StopFilter with ignoreCase); they apply before stemming, so list surface forms.
+        self.stopwords = frozenset(w.lower() for w in words)
+        self.stem = None
+        if stemmer is not None:
+            import Stemmer
+
+            self.stem = Stemmer.Stemmer(stemmer).stemWords
+
+    def __call__(self, text: str) -> list[str]:
+        if self.lower:
+            text = text.lower()
+        # finditer, not findall: a pattern with a capturing group still yields whole matches.
+        words = [m.group(0) for m in self.pattern.finditer(text)]
+        words = [w for w in words if w and w.lower() not in self.stopwords]
+        return self.stem(words) if self.stem and words else words
+
+
+class BM25(Retriever):
+    """BM25 (Lucene, Robertson, ATIRE, BM25L, BM25+ variants) on bm25s, with stemming and stopwords.
+
+    Documents that contain none of a query's terms are not returned (as in Lucene/Anserini), so a
+    query may get fewer than k documents. Scores are float32, as bm25s computes them.
+    """
+
+    name = "bm25"
+    params = {
+        "k1": Param(float, 0.9, "term-frequency saturation", min=0),
+        "b": Param(float, 0.4, "document-length normalisation (0 = none, 1 = full)", min=0, max=1),
+        "method": Param(str, "lucene", "BM25 variant (idf and tf formulas)", choices=METHODS),
+        "delta": Param(float, 0.5, "lower bound on a matched term's tf part (bm25l, bm25+)", min=0),
+        "stemmer": Param(
+            str,
+            None,
+            "PyStemmer algorithm ('porter', 'english', ...), or 'none' / null for no stemming",
+            choices=("none", *STEMMERS),
+            nullable=True,
+        ),
+        "stopwords": StopwordsParam(
+            (str, list),
+            "en",
+            "stopword set ('en' = Lucene's English list, 'none', or another language code) "
+            "or a list of words",
+            choices=tuple(STOPWORD_SETS),
+        ),
+        "lower": Param(bool, True, "lowercase text before tokenising"),
+        "token_pattern": Param(str, r"\w+", "regular expression whose matches are the tokens"),
+    }
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        if self.stemmer == "none":  # TOML has no null: one spelling, one cache identity
+            self.stemmer = self.config["stemmer"] = None
+        try:  # fail when the component is built, not halfway through a run
+            re.compile(self.token_pattern)
+        except re.error as exc:
+            raise ValueError(f"bm25: token_pattern {self.token_pattern!r} is invalid: {exc}")
+        self._bm25 = None
+        self._doc_ids: list[str] = []
+        self._id_rank = None  # numpy array, built on first retrieve
+
+    def analyzer(self) -> Analyzer:
+        return Analyzer(self.lower, self.token_pattern, self.stopwords, self.stemmer)
+
+    def index(self, collection, ctx: Context) -> None:
+        import bm25s
+
+        analyze, tokens, reported = self.analyzer(), [], 0
+        with ctx.progress.task("bm25: tokenising", total=len(collection.docs)) as advance:
+            for i, text in enumerate(collection.texts(), 1):
+                tokens.append(analyze(text))
+                if i % 1000 == 0 or i == len(collection.docs):  # a live bar costs per call
+                    advance(i - reported)
+                    reported = i
+        # A sorted vocabulary makes token ids, and so the saved files, independent of hash seeds.
+        vocab = {t: i for i, t in enumerate(sorted({t for doc in tokens for t in doc}))}
+        if not vocab:
+            raise ValueError(f"bm25: collection {collection.name!r} has no tokens to index")
+        ids = [[vocab[t] for t in doc] for doc in tokens]
+        with ctx.progress.task("bm25: building the index"):
+            bm25 = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
+            # No "" token: bm25s would give it an id outside the score matrix.
+            bm25.index((ids, vocab), create_empty_token=False, show_progress=False)
+        self._bm25, self._doc_ids = bm25, [d.id for d in collection.docs]
+        self._id_rank = None
+
+    def retrieve(self, queries: Mapping[str, str], k: int, ctx: Context) -> Run:
+        if self._bm25 is None:
+            raise RuntimeError("bm25: call index() or load() before retrieve()")
+        import numpy as np
+
+        analyze, bm25 = self.analyzer(), self._bm25
+        indices, indptr = bm25.scores["indices"], bm25.scores["indptr"]
+        k = min(k, len(self._doc_ids))
+        results = {}
+        # One query at a time, single-threaded: each query's scores are independent of the
+        # others and of the thread count, and at these corpus sizes threads gain little.
+        with ctx.progress.task("bm25: retrieving", total=len(queries)) as advance:
+            for qid, text in queries.items():
+                term_ids = [bm25.vocab_dict[t] for t in analyze(text) if t in bm25.vocab_dict]
+                results[qid] = []
+                if term_ids and k > 0:
+                    scores = bm25.get_scores_from_ids(term_ids)
+                    # Candidates are the documents holding a query term, not those scoring > 0:
+                    # bm25l/bm25+ add a constant to every document, and Robertson's clipped idf
+                    # scores a matched very common term 0.
+                    matched = np.unique(
+                        np.concatenate([indices[indptr[t] : indptr[t + 1]] for t in term_ids])
+                    )
+                    results[qid] = self._top_k(matched, scores[matched], k)
+                advance(1)
+        return Run.from_scores(results)
+
+    def _top_k(self, docs, scores, k: int) -> list[tuple[str, float]]:
+        """The first k of ``docs`` in trec_eval's order (score, then id, descending), so that a
+        tie at rank k is cut the way trec_eval would order it. Sorted in numpy: a Python sort of
+        every matched document would cost more than the scoring."""
+        import numpy as np
+
+        if self._id_rank is None:  # each document's place among the ids in string order
+            order = sorted(range(len(self._doc_ids)), key=self._doc_ids.__getitem__)
+            self._id_rank = np.empty(len(order), dtype=np.int64)
+            self._id_rank[order] = np.arange(len(order))
+        top = np.lexsort((self._id_rank[docs], scores))[::-1][:k]
+        return list(zip((self._doc_ids[i] for i in docs[top].tolist()), scores[top].tolist()))
+
+    # Persistence for the runner's index cache: bm25s's own files (numpy arrays without pickle,
+    # JSON vocabulary) plus our document ids and the parameters that rebuild the query analyzer.
+
+    def save(self, path: Path) -> None:
+        if self._bm25 is None:
+            raise RuntimeError("bm25: nothing to save, call index() first")
+        import bm25s
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._bm25.save(path, allow_pickle=False, show_progress=False)
+        meta = {
+            "format": FORMAT,
+            "params": self.config,
+            "bm25s": bm25s.__version__,
+            "doc_ids": self._doc_ids,
+        }
+        (path / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    def load(self, path: Path) -> None:
+        import bm25s
+
+        path = Path(path)
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"bm25: {path} holds index format {meta.get('format')}, not {FORMAT}")
+        if meta["params"] != self.config:
+            # The query analyzer and the scores must match the ones the index was built with.
+            raise ValueError(
+                f"bm25: the index in {path} was built with {meta['params']}, not {self.config}"
+            )
+        self._bm25 = bm25s.BM25.load(path, allow_pickle=False, show_progress=False)
+        self._doc_ids, self._id_rank = meta["doc_ids"], None
