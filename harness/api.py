@@ -15,9 +15,12 @@ __all__ = ["load_suite", "validate", "run", "load_results", "Results"]
 
 def run(suite: Suite | str | Path, *, overrides=(), progress: Progress | None = None, **options) -> RunOutcome:
     """Run a suite (a ``Suite`` or a path); options as ``harness run``: ``pipelines``,
-    ``datasets``, ``devices``, ``new``, ``resume``, ``force``, ``results_dir``."""
+    ``datasets``, ``devices``, ``new``, ``resume``, ``force``, ``results_dir``; ``registry``
+    (components to use instead of the installed plugins) also validates a suite given as a path."""
     if not isinstance(suite, Suite):
-        suite = load_suite(suite, overrides)
+        suite = load_suite(suite, overrides, options.get("registry"))
+    elif overrides:  # a Suite is already validated: overrides would be silently lost
+        raise ValueError("overrides apply to a suite file: pass them to load_suite(path, overrides)")
     return run_suite(suite, progress=progress, **options)
 
 

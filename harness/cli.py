@@ -102,6 +102,8 @@ def cmd_validate(args) -> int:
           f"× {len(suite.measure['devices'])} device(s) = {len(cells)} cell(s)")
     for cell in cells:
         print(f"  {cell.id}")
+    for cell in suite.unsupported():
+        print(f"  skipped {cell.id}: no stage of {cell.pipeline.name!r} runs on {cell.device}")
     return 0
 
 
@@ -123,7 +125,9 @@ def cmd_run(args) -> int:
     except (ValueError, FileNotFoundError) as exc:
         return _error(str(exc))
     if not args.quiet:
-        print((outcome.run_dir / "leaderboard.md").read_text(), end="")
+        md = outcome.run_dir / "leaderboard.md"  # absent when output.leaderboard leaves it out
+        if md.is_file():
+            print(md.read_text(), end="")
         print(f"\nresults: {outcome.run_dir}")
     if outcome.failed:
         print(f"{len(outcome.failed)} cell(s) failed; their errors are in the cell results", file=sys.stderr)
@@ -172,10 +176,11 @@ def cmd_eval(args) -> int:
     try:
         metrics = [parse_metric(m) for m in (args.measure or EVAL_DEFAULT)]
         qrels, run = read_qrels(args.qrels), read_run(args.run)
+        report = trec_eval_report(qrels, run, metrics, per_query=args.per_query,
+                                  complete=args.complete, precision=args.precision)
     except (MetricError, TrecFormatError) as exc:
         return _error(str(exc))
-    print(trec_eval_report(qrels, run, metrics, per_query=args.per_query, complete=args.complete,
-                           precision=args.precision), end="")
+    print(report, end="")
     return 0
 
 

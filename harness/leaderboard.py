@@ -66,8 +66,19 @@ def render_markdown(manifest: dict, frame) -> str:
     ]
     if frame.empty:
         return "\n".join(lines + ["No cell results."]) + "\n"
-    table = tabulate(frame, headers="keys", tablefmt="github", floatfmt=".4f", showindex=False, missingval="-")
+    rows = [[_cell_text(column, value) for column, value in row.items()] for row in frame.to_dict("records")]
+    align = ["left" if c in ("dataset", "pipeline", "device", "status") else "right" for c in frame.columns]
+    table = tabulate(rows, headers=list(frame.columns), tablefmt="github", disable_numparse=True, colalign=align)
     return "\n".join(lines + [table]) + "\n"
+
+
+def _cell_text(column: str, value) -> str:
+    """Metrics with 4 decimals, seconds with 3, gaps as "-"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if column.endswith(" s") else f"{value:.4f}"
+    return str(value)
 
 
 def write_leaderboard(run_dir: str | Path) -> list[Path]:

@@ -45,14 +45,15 @@ class Param:
     def is_component(self) -> bool:
         return isinstance(self.type, str) and self.type in COMPONENT_KINDS
 
-    def type_name(self) -> str:
+    def type_name(self, item: bool = False) -> str:
+        """What a value must be (``item=True``: one element of a ``many`` list)."""
         if self.is_component:
             name = f"{self.type} spec"
         elif isinstance(self.type, tuple):
             name = " or ".join(t.__name__ for t in self.type)
         else:
             name = self.type.__name__
-        return f"list of {name}" if self.many else name
+        return f"list of {name}" if self.many and not item else name
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not acceptable, or None when it is."""
@@ -76,10 +77,12 @@ class Param:
         types = self.type if isinstance(self.type, tuple) else (self.type,)
         ok = any(_is_instance(value, t) for t in types)
         if not ok:
-            return f"must be a {self.type_name()}, got {_describe(value)}"
+            return f"must be a {self.type_name(item=True)}, got {_describe(value)}"
         if self.choices is not None and value not in self.choices:
             hint = _did_you_mean(value, self.choices)
             return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}{hint}"
+        if (self.min is not None or self.max is not None) and value != value:  # NaN passes < and >
+            return f"must be a number within its bounds, got {value!r}"
         if self.min is not None and value < self.min:
             return f"must be >= {self.min}, got {value!r}"
         if self.max is not None and value > self.max:

@@ -154,7 +154,9 @@ def load_registry(env: dict | None = None) -> Registry:
 def _register(pm: pluggy.PluginManager, info: PluginInfo, load) -> Any:
     try:
         plugin = load()
-        pm.register(plugin, name=info.name)
+        # Entry-point names are each distribution's choice and may repeat across distributions;
+        # pluggy needs unique names.
+        pm.register(plugin, name=f"{info.distribution}:{info.name}")
         return plugin
     except Exception as exc:  # a broken plugin is reported, not fatal
         info.errors.append(f"failed to load: {type(exc).__name__}: {exc}")
@@ -171,9 +173,14 @@ def _collect(pm: pluggy.PluginManager, info: PluginInfo, plugin: Any) -> None:
             if impl.plugin is not plugin:
                 continue
             try:
-                classes = list(impl.function() or [])
+                classes = impl.function() or []
             except Exception as exc:
                 info.errors.append(f"{hook_name} raised {type(exc).__name__}: {exc}")
+                continue
+            if not isinstance(classes, (list, tuple)):
+                info.errors.append(
+                    f"{hook_name} returned {classes!r}, not a list of {base.__name__} subclasses"
+                )
                 continue
             for cls in classes:
                 if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):

@@ -1,9 +1,11 @@
 """``Run``: ranked documents per query, kept in the order trec_eval will see.
 
 trec_eval does not read the rank column: it sorts each query's documents by score, descending,
-and breaks ties by document id, descending. A ``Run`` keeps every query's documents in exactly
-that order, so the harness's metrics, the TREC file it writes and trec_eval reading that file
-agree on every position, ties and reranked tails included.
+and breaks ties by document id, descending. It holds scores in a C ``float``, so it compares them
+rounded to single precision: two doubles that round to the same float are a tie (pytrec_eval
+does the same). A ``Run`` keeps every query's documents in exactly that order, so the harness's
+metrics, the TREC file it writes and trec_eval reading that file agree on every position, ties
+and reranked tails included.
 
 Two ways in:
 
@@ -11,26 +13,42 @@ Two ways in:
   trec_eval's order.
 * ``Run.from_ranked`` for documents in an order of the pipeline's choosing (a reranked head above
   the untouched tail): wherever a score would not keep that order under trec_eval's sort, it is
-  lowered to the next representable double below its predecessor. Scores already in order are
-  kept bit for bit; the run file then reproduces the harness's numbers exactly under trec_eval.
+  lowered to the next single-precision value below its predecessor's. Scores already in order
+  are kept bit for bit; the run file then reproduces the harness's numbers exactly under
+  trec_eval.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+from array import array
 from typing import Iterable, Iterator, Mapping
 
 Ranked = Iterable[tuple[str, float]]
 
 
 def trec_order(scored: Mapping[str, float] | Ranked) -> list[tuple[str, float]]:
-    """``(doc_id, score)`` pairs in trec_eval's order: score descending, then doc id descending."""
-    items = scored.items() if isinstance(scored, Mapping) else scored
-    return sorted(((str(d), float(s)) for d, s in items), key=_trec_key, reverse=True)
+    """``(doc_id, score)`` pairs in trec_eval's order: score (as a single-precision float)
+    descending, then doc id descending."""
+    given = scored.items() if isinstance(scored, Mapping) else scored
+    items = [(str(d), float(s)) for d, s in given]
+    keys = array("f", [s for _, s in items]).tolist()  # C's double → float rounding, as trec_eval
+    pairs = sorted(zip(keys, items, strict=True), key=lambda p: (p[0], p[1][0]), reverse=True)
+    return [item for _, item in pairs]
 
 
-def _trec_key(item: tuple[str, float]) -> tuple[float, str]:
-    return item[1], item[0]
+def _single(score: float) -> float:
+    """``score`` as trec_eval compares it: rounded to single precision."""
+    return array("f", [score])[0]
+
+
+def _single_below(value: float) -> float:
+    """The largest single-precision value below ``value`` (itself single precision)."""
+    if value == 0:
+        return -(2.0**-149)
+    bits = struct.unpack("<I", struct.pack("<f", value))[0]
+    return struct.unpack("<f", struct.pack("<I", bits - 1 if value > 0 else bits + 1))[0]
 
 
 def _check_score(qid: str, doc_id: str, score: float) -> float:
@@ -43,16 +61,23 @@ def _check_score(qid: str, doc_id: str, score: float) -> float:
 def encode_order(qid: str, ranked: Ranked) -> dict[str, float]:
     """Scores that make trec_eval's sort reproduce ``ranked``'s order (see module docstring)."""
     out: dict[str, float] = {}
-    prev: tuple[float, str] | None = None
+    prev: tuple[float, str] | None = None  # the previous document as trec_eval compares it
     for doc_id, score in ranked:
         doc_id = str(doc_id)
         if doc_id in out:
             raise ValueError(f"query {qid!r}: document {doc_id!r} is ranked twice")
         score = _check_score(qid, doc_id, score)
-        if prev is not None and not (score, doc_id) < prev:
-            score = math.nextafter(prev[0], -math.inf)
+        key = (_single(score), doc_id)
+        if prev is not None and not key < prev:
+            score = _single_below(prev[0])
+            if not math.isfinite(score):
+                raise ValueError(
+                    f"query {qid!r}: no score below {prev[0]} to rank {doc_id!r} under; trec_eval "
+                    "reads scores as single-precision floats"
+                )
+            key = (score, doc_id)
         out[doc_id] = score
-        prev = (score, doc_id)
+        prev = key
     return out
 
 
@@ -68,7 +93,7 @@ class Run:
         self.scores = scores if scores is not None else {}
 
     @classmethod
-    def from_scores(cls, per_query: Mapping[str, Mapping[str, float] | Ranked]) -> "Run":
+    def from_scores(cls, per_query: Mapping[str, Mapping[str, float] | Ranked]) -> Run:
         out = {}
         for qid, scored in per_query.items():
             ordered = trec_order(scored)

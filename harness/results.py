@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -63,7 +64,13 @@ def run_dirs(suite_dir: Path) -> list[Path]:
     """The suite's run folders, oldest first."""
     if not suite_dir.is_dir():
         return []
-    return sorted(p for p in suite_dir.iterdir() if (p / MANIFEST).is_file())
+    return sorted((p for p in suite_dir.iterdir() if (p / MANIFEST).is_file()), key=_run_order)
+
+
+def _run_order(path: Path) -> list:
+    """Numbers compared as numbers, so ``<second>-10`` comes after ``<second>-9``."""
+    parts = re.split(r"([0-9]+)", path.name)  # text, number, text, ...: comparable position by position
+    return [int(part) if i % 2 else part for i, part in enumerate(parts)]
 
 
 def choose_run_dir(suite_dir: Path, new: bool = False, resume: str | None = None) -> tuple[Path, bool]:
@@ -95,7 +102,7 @@ def load_cell(run_dir: Path, slug: str) -> dict | None:
         data = read_json(cell_path(run_dir, slug))
     except (OSError, ValueError):
         return None
-    return data if data.get("schema") == CELL_SCHEMA else None
+    return data if isinstance(data, dict) and data.get("schema") == CELL_SCHEMA else None
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:

@@ -81,6 +81,8 @@ def run_suite(
     _remove_partial_files(run_dir)
     outcome = RunOutcome(run_dir, resumed)
     progress.log(f"{'resuming' if resumed else 'new'} run {run_dir} ({len(cells)} cells)")
+    for cell in suite.unsupported(pipelines, datasets, devices):
+        progress.log(f"skipped {cell.id}: no stage of {cell.pipeline.name!r} runs on {cell.device}")
     runner = _CellRunner(suite, registry or get_registry(),
                          ArtifactCache(root / ".cache", enabled=suite.output["cache"] and not force),
                          progress, manifest["environment"])

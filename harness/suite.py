@@ -165,7 +165,17 @@ class Suite:
         return self.path.parent
 
     def cells(self, pipelines=(), datasets=(), devices=()) -> list[Cell]:
-        """Datasets × pipelines × devices, optionally narrowed (names, base names or globs)."""
+        """Datasets × pipelines × devices, optionally narrowed (names, base names or globs).
+
+        A pipeline none of whose stages runs on a device gets no cell there (see ``unsupported``).
+        """
+        return [c for c in self._all_cells(pipelines, datasets, devices) if _runs_on(c.pipeline, c.device)]
+
+    def unsupported(self, pipelines=(), datasets=(), devices=()) -> list[Cell]:
+        """Cells left out because no stage of the pipeline declares the device."""
+        return [c for c in self._all_cells(pipelines, datasets, devices) if not _runs_on(c.pipeline, c.device)]
+
+    def _all_cells(self, pipelines, datasets, devices) -> list[Cell]:
         out = []
         for dataset in self.datasets:
             if datasets and not _selected(dataset.name, dataset.name, datasets):
@@ -177,6 +187,13 @@ class Suite:
                     if not devices or device in devices:
                         out.append(Cell(dataset, pipeline, device))
         return out
+
+
+def _runs_on(pipeline: PipelineSpec, device: str) -> bool:
+    """Whether some stage declares the device (``cuda:1`` counts as ``cuda``; ``auto`` always)."""
+    kind = device.split(":")[0]
+    stages = [s for s in (pipeline.retriever, pipeline.ranker) if s]
+    return kind == "auto" or any(kind in s.cls.devices for s in stages)
 
 
 def _selected(name: str, base: str, patterns) -> bool:
@@ -329,7 +346,7 @@ class _Checker:
             grades = self.grade_mapping(path + ("grades",), grades)
         for key, message in check_options(core["queries"], grades):
             self.problem(path + (key,), message)
-        name = core["name"] or _default_dataset_name(provider_params.get(cls.source_param, provider))
+        name = core["name"] or _default_dataset_name(provider_params.get(cls.source_param, provider), provider)
         if not NAME.match(name):
             self.problem(path + ("name",), f"{name!r}: use letters, digits and . _ + - (it names files)")
         return DatasetSpec(
@@ -475,8 +492,20 @@ class _Checker:
             options = " or ".join(".".join(map(str, f)) for f in found)
             self.problem(path, f"{key!r} is a parameter of several stages: write {options}")
         else:
-            self.problem(path, f"no stage of this pipeline has a parameter {key!r}")
+            self.problem(path, f"no stage of this pipeline has a parameter {key!r}{did_you_mean(key, self._stage_params(entry))}")
         return None
+
+    def _stage_params(self, entry: dict) -> set[str]:
+        """Every parameter name the pipeline's stages declare (for suggestions)."""
+        names = set()
+        for kind, table in [("retriever", entry.get("retriever")), ("ranker", entry.get("ranker"))] + [
+            ("compressor", c) for c in entry.get("compressors", []) or []
+        ]:
+            try:
+                names |= set(self.registry.get(kind, table.get("plugin", "")).params)
+            except (PluginError, AttributeError):
+                continue
+        return names
 
     def apply_overrides(self, raw: dict, overrides) -> dict:
         """``--set KEY.PATH=VALUE`` applied to the raw suite before validation."""
@@ -488,13 +517,16 @@ class _Checker:
                 self.problem((), str(exc))
                 continue
             if parts[0] in ("pipelines", "datasets") and len(parts) >= 3:
-                entries = raw.get(parts[0], [])
-                names = [e.get("name", _default_dataset_name(e.get("source", ""))) for e in entries if isinstance(e, dict)]
-                if parts[1] not in names:
+                entries = [e for e in raw.get(parts[0], []) if isinstance(e, dict)]
+                names = [e.get("name", _default_dataset_name(e.get("source", ""))) for e in entries]
+                rest = ".".join(parts[1:])
+                matches = [n for n in names if rest.startswith(f"{n}.")]  # names may hold dots
+                if not matches:
                     self.problem(where, f"no {parts[0][:-1]} named {parts[1]!r}{did_you_mean(parts[1], names)}")
                     continue
-                entry = entries[names.index(parts[1])]
-                target = parts[2:] if parts[0] == "datasets" else self.param_path(where, entry, ".".join(parts[2:]))
+                name = max(matches, key=len)
+                entry, tail = entries[names.index(name)], rest[len(name) + 1:]
+                target = tail.split(".") if parts[0] == "datasets" else self.param_path(where, entry, tail)
                 if target:
                     _set_in(entry, [int(p) if isinstance(p, str) and p.isdigit() else p for p in target], value)
             else:
@@ -511,8 +543,9 @@ def _set_in(table: dict, parts: list, value: Any) -> None:
     table[parts[-1]] = value
 
 
-def _default_dataset_name(value: str) -> str:
-    """``irds:cranfield`` → cranfield; ``beir:../data/scifact`` → scifact."""
-    value = str(value).split(":", 1)[-1].rstrip("/")
-    name = re.split(r"[/\\]", value)[-1] or "dataset"
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", name)
+def _default_dataset_name(value: str, provider: str = "") -> str:
+    """``irds:beir/scifact/test`` → beir-scifact-test; ``beir:../data/scifact`` → scifact."""
+    provider, _, rest = str(value).rpartition(":") if not provider else (provider, "", str(value))
+    rest = rest.rstrip("/")
+    name = rest.replace("/", "-") if provider == "irds" else re.split(r"[/\\]", rest)[-1]
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", name) or "dataset"

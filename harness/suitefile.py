@@ -28,7 +28,10 @@ class Problem:
     line: int | None = None
 
     def format(self, filename: str = "") -> str:
-        where = filename + (f":{self.line}" if self.line else "")
+        if filename:
+            where = filename + (f":{self.line}" if self.line else "")
+        else:  # no file name to hang ":3" on
+            where = f"line {self.line}" if self.line else ""
         return f"{where + ': ' if where else ''}{self.path + ': ' if self.path else ''}{self.message}"
 
 
@@ -104,7 +107,10 @@ def _line_paths(text: str) -> list[tuple[tuple, int]]:
             continue
         key = _KEY.match(line)
         if key:
-            path = table + tuple(_split_key(key.group(1)))
+            parts = tuple(_split_key(key.group(1)))
+            for j in range(1, len(parts)):  # a.b = 1 also writes table a here
+                out.append((table + parts[:j], number))
+            path = table + parts
             out.append((path, number))
             rest = line[key.end():]  # keys of inline tables on the same line
             for inner in re.finditer(r"""([A-Za-z0-9_\-]+|"[^"]*")\s*=""", rest):

@@ -9,6 +9,7 @@ and line.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def read_run(path: str | os.PathLike) -> Run:
             value = float(score)
         except ValueError:
             raise TrecFormatError(f"{path}:{number}: score {score!r} is not a number") from None
+        if not math.isfinite(value):
+            raise TrecFormatError(f"{path}:{number}: score {score!r} is not finite")
         docs = per_query.setdefault(qid, {})
         if docid in docs:
             raise TrecFormatError(f"{path}:{number}: document {docid!r} appears twice for query {qid!r}")
@@ -85,12 +88,23 @@ def format_run(run: Run, tag: str) -> str:
     tag = "".join(tag.split()) or "harness"
     lines = []
     for qid, docs in run.items():
+        qid = _id(qid, first=True)
         for rank, (docid, score) in enumerate(docs.items(), 1):
-            lines.append(f"{qid} Q0 {docid} {rank} {score!r} {tag}\n")
+            lines.append(f"{qid} Q0 {_id(docid)} {rank} {score!r} {tag}\n")
     return "".join(lines)
 
 
 def format_qrels(qrels: dict[str, dict[str, int]]) -> str:
     return "".join(
-        f"{qid} 0 {docid} {grade}\n" for qid, docs in qrels.items() for docid, grade in docs.items()
+        f"{_id(qid, first=True)} 0 {_id(docid)} {grade}\n"
+        for qid, docs in qrels.items()
+        for docid, grade in docs.items()
     )
+
+
+def _id(value: str, first: bool = False) -> str:
+    """An id as a column. Whitespace would shift the columns after it, and a line starting with
+    ``#`` reads back as a comment, so such ids raise instead of writing a file that misreads."""
+    if value.split() != [value] or (first and value.startswith("#")):
+        raise ValueError(f"id {value!r} cannot be written to a TREC file")
+    return value

@@ -165,3 +165,10 @@ def test_compressors_attach_to_stages(write_suite):
     bad = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "svd"}]')
     problems = problems_of(write_suite(bad))
     assert any("no compressor named 'svd'" in p.message for p in problems.values())
+
+
+def test_cells_skip_devices_no_stage_supports(write_suite):
+    suite = load_suite(write_suite(VALID.replace("[stats]", '[measure]\ndevices = ["cpu", "cuda:0", "auto"]\n[stats]')),
+                       registry=registry_with())
+    assert [c.device for c in suite.cells(pipelines=["bm25"])] == ["cpu", "auto"]
+    assert [c.id for c in suite.unsupported(pipelines=["bm25"])] == ["tiny/bm25/cuda:0"]

@@ -1,0 +1,206 @@
+"""Loading a suite's dataset entry into a ``Collection``.
+
+An entry names a provider (a ``DatasetProvider`` plugin: the built-in ``irds``, ``beir`` and
+``trec`` live in ``builtin/datasets.py``) with its parameters, plus three options applied here,
+the same way for every provider and in this order:
+
+1. ``grades``: ``{raw grade: grade}``, remaps relevance grades (Cranfield's raw codes run 1 = best);
+   grades absent from the mapping are kept unchanged;
+2. ``queries``: ``{first = N}`` or ``{sample = N, seed = S}`` evaluates a subset of the queries,
+   kept in the provider's order; judgments of other queries are dropped;
+3. ``fields``: which document fields make up the text components see (default title and text).
+
+``Collection.metadata`` records the provider, its parameters and the options applied, so every
+result says exactly what was evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .collection import Collection, Document
+from .components import Context
+from .params import check_params, did_you_mean
+
+DEFAULT_FIELDS = ("title", "text")
+DOCUMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Document) if f.name != "id")
+SUBSET_KEYS = ("first", "sample", "seed")
+
+
+class DatasetError(Exception):
+    """A dataset that cannot be loaded; the message names the dataset and the reason.
+
+    Providers raise it with the reason alone, since only the suite knows its name for the
+    dataset; ``load_dataset`` adds the name.
+    """
+
+    def __init__(self, reason: str, dataset: str | None = None):
+        super().__init__(reason, dataset)  # both in args, so the error survives pickling
+        self.reason = reason
+        self.dataset = dataset
+
+    def __str__(self) -> str:
+        return f"dataset {self.dataset!r}: {self.reason}" if self.dataset else self.reason
+
+
+@dataclass
+class DatasetSpec:
+    """One dataset entry of a suite, after validation.
+
+    ``queries`` is ``{"first": N}`` or ``{"sample": N, "seed": S}`` (seed 0 by default);
+    ``grades`` maps raw grade to grade, and grades it does not mention stay as they are.
+    """
+
+    name: str
+    provider: str
+    params: dict
+    fields: tuple[str, ...] | None = None
+    queries: dict | None = None
+    grades: dict[int, int] | None = None
+
+
+def load_dataset(spec: DatasetSpec, registry, base_dir: Path) -> Collection:
+    """Build the provider, load its collection, then apply grades, the query subset and fields.
+
+    Raises ``DatasetError`` for every failure, a provider's unexpected exceptions included.
+    """
+    problems = check_options(spec.queries, spec.grades, spec.fields)
+    try:
+        provider_cls = registry.get("dataset", spec.provider)
+        declared = provider_cls.params
+        problems += [(f"params.{key}", why) for key, why in check_params(declared, spec.params)]
+        if problems:
+            raise DatasetError("; ".join(f"{key} {why}" for key, why in problems), spec.name)
+        loaded = provider_cls(**spec.params).load(Context(base_dir=Path(base_dir)))
+    except DatasetError as exc:
+        if exc.dataset:
+            raise
+        raise DatasetError(exc.reason, spec.name) from exc
+    except Exception as exc:
+        raise DatasetError(f"{type(exc).__name__}: {exc}", spec.name) from exc
+    return _apply_options(loaded, spec)
+
+
+def _apply_options(loaded: Collection, spec: DatasetSpec) -> Collection:
+    for what, items in (("documents", loaded.docs), ("queries", loaded.queries)):
+        if not items:
+            raise DatasetError(f"provider {spec.provider!r} returned no {what}", spec.name)
+    grades = {_grade_key(raw): grade for raw, grade in (spec.grades or {}).items()}
+    queries, subset = _subset(loaded.queries, spec.queries)
+    qrels = {
+        qid: {docid: grades.get(grade, grade) for docid, grade in docs.items()}
+        for qid, docs in loaded.qrels.items()
+        if qid in queries
+    }
+    if not qrels:
+        raise DatasetError("none of the queries evaluated has relevance judgments", spec.name)
+    metadata = {
+        **loaded.metadata,
+        "provider": spec.provider,
+        "provider_params": dict(spec.params),
+        "query_subset": subset,
+        "grade_mapping": {str(raw): grade for raw, grade in grades.items()} or None,
+    }
+    # Judgments of queries the provider does not have can never be retrieved for; a topic file
+    # covering part of a qrels file is common, so they are dropped, but counted.
+    unknown = sum(1 for qid in loaded.qrels if qid not in loaded.queries)
+    if unknown:
+        metadata["qrels_unknown_queries"] = unknown
+    fields = tuple(spec.fields) if spec.fields else DEFAULT_FIELDS
+    return Collection(spec.name, loaded.docs, queries, qrels, fields, metadata)
+
+
+def _subset(queries: dict[str, str], option: dict | None) -> tuple[dict[str, str], dict | None]:
+    """The kept queries, in the provider's order, and what to record about the choice."""
+    if not option:
+        return queries, None
+    ids = list(queries)
+    if "first" in option:
+        kept = ids[: option["first"]]
+        record = {"first": option["first"]}
+    else:
+        seed = option.get("seed", 0)
+        picked = set(random.Random(seed).sample(range(len(ids)), min(option["sample"], len(ids))))
+        kept = [qid for i, qid in enumerate(ids) if i in picked]
+        record = {"sample": option["sample"], "seed": seed}
+    return {qid: queries[qid] for qid in kept}, {**record, "of": len(ids)}
+
+
+def check_options(queries, grades, fields=None) -> list[tuple[str, str]]:
+    """Problems with a dataset entry's ``queries``, ``grades`` and ``fields``, as (key, message)."""
+    problems = []
+    if queries is not None:
+        problems += _check_queries(queries)
+    if grades is not None:
+        problems += _check_grades(grades)
+    if fields is not None:
+        problems += _check_fields(fields)
+    return problems
+
+
+def _check_queries(queries) -> list[tuple[str, str]]:
+    if not isinstance(queries, dict):
+        shape = "{first = 50} or {sample = 50, seed = 0}"
+        return [("queries", f"must be a table like {shape}, got {type(queries).__name__}")]
+    problems = []
+    for key in queries:
+        if key not in SUBSET_KEYS:
+            hint = did_you_mean(str(key), SUBSET_KEYS)
+            why = f"unknown key{hint} (accepted: first, sample, seed)"
+            problems.append((f"queries.{key}", why))
+    modes = [key for key in ("first", "sample") if key in queries]
+    if len(modes) != 1:
+        problems.append(("queries", "give exactly one of 'first' or 'sample'"))
+    for key in modes:
+        if not _is_int(queries[key]) or queries[key] < 1:
+            problems.append((f"queries.{key}", f"must be a positive integer, got {queries[key]!r}"))
+    if "seed" in queries:
+        if "sample" not in queries:
+            problems.append(("queries.seed", "only applies with 'sample'"))
+        elif not _is_int(queries["seed"]):
+            problems.append(("queries.seed", f"must be an integer, got {queries['seed']!r}"))
+    return problems
+
+
+def _check_grades(grades) -> list[tuple[str, str]]:
+    if not isinstance(grades, dict):
+        shape = "{1 = 4, -1 = 0}"
+        why = f"must be a table of raw grade = grade like {shape}, got {type(grades).__name__}"
+        return [("grades", why)]
+    problems = []
+    for raw, grade in grades.items():
+        if _grade_key(raw) is None:
+            problems.append((f"grades.{raw}", f"the raw grade {raw!r} is not an integer"))
+        if not _is_int(grade):
+            problems.append((f"grades.{raw}", f"must map to an integer grade, got {grade!r}"))
+    return problems
+
+
+def _check_fields(fields) -> list[tuple[str, str]]:
+    accepted = ", ".join(DOCUMENT_FIELDS)
+    if not isinstance(fields, (list, tuple)) or not fields:
+        return [("fields", f"must be a non-empty list of document fields ({accepted})")]
+    problems = []
+    for i, name in enumerate(fields):
+        if name not in DOCUMENT_FIELDS:
+            hint = did_you_mean(str(name), DOCUMENT_FIELDS)
+            why = f"unknown document field {name!r}{hint} (accepted: {accepted})"
+            problems.append((f"fields.{i}", why))
+    return problems
+
+
+def _grade_key(raw) -> int | None:
+    """A raw grade as an integer; TOML keys are strings, so {-1 = 0} arrives as {"-1": 0}."""
+    if _is_int(raw):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"[+-]?\d+", raw.strip()):
+        return int(raw)
+    return None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

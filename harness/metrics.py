@@ -1,0 +1,185 @@
+"""Metric names, evaluation, and trec_eval's report.
+
+* ``parse_metric``: ``nDCG@10``, ``P(rel=2)@10`` or ``{metric = "hubness", k = 10}`` → a ``Metric``
+  of the family a plugin registered under that name. The parser is generic (not ir_measures'),
+  so third-party families parse the same way.
+* ``evaluate``: metrics of one run against qrels, each family group in one call, averaged as
+  trec_eval averages (``complete=True`` is trec_eval -c).
+* ``trec_eval_report``: what ``harness eval`` prints, in trec_eval's layout.
+
+docs/metrics.md describes every built-in metric and the averaging rules.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .components import Context, Metric, MetricValue
+from .params import check_params
+from .plugins import PluginError, Registry, get_registry
+from .ranking import Run
+
+_NAME = re.compile(r"\s*(?P<family>[^\s()@]+)\s*(?:\((?P<args>.*)\))?\s*(?:@(?P<cutoff>.*))?\s*")
+
+
+class MetricError(ValueError):
+    """A metric name or table that does not parse; the message says what to write instead."""
+
+
+def parse_metric(spec: str | Mapping[str, Any], registry: Registry | None = None) -> Metric:
+    """The ``Metric`` a suite names: ``Family``, ``Family@k``, ``Family(p=v,q=w)@k``, or a table
+    ``{"metric": "Family...", **params}``."""
+    if isinstance(spec, str):
+        family, params = _parse_name(spec)
+    elif isinstance(spec, Mapping) and isinstance(spec.get("metric"), str):
+        family, params = _parse_name(spec["metric"])
+        extra = {k: v for k, v in spec.items() if k != "metric"}
+        _merge(spec, params, extra)
+    else:
+        raise MetricError(
+            f"a metric is a name like 'nDCG@10' or a table with 'metric', not {spec!r}"
+        )
+    cls = _family(family, registry or get_registry())
+    cutoff = params.get("cutoff")
+    if cls.cutoff_rule == "required" and cutoff is None:
+        raise MetricError(f"{family} needs a cutoff, e.g. {family}@10")
+    if cls.cutoff_rule == "none" and "cutoff" in params:
+        raise MetricError(f"{family} takes no cutoff")
+    problems = check_params(cls.params, params)
+    if problems:
+        listed = "; ".join(f"{key}: {why}" for key, why in problems)
+        raise MetricError(f"metric {_show(spec)}: {listed}")
+    return cls(**params)
+
+
+def _parse_name(text: str) -> tuple[str, dict[str, Any]]:
+    match = _NAME.fullmatch(text)
+    if not match:
+        raise MetricError(f"cannot read metric {text!r}; write e.g. 'nDCG@10' or 'P(rel=2)@10'")
+    params: dict[str, Any] = {}
+    if match["args"] is not None and match["args"].strip():
+        params = _parse_args(text, match["args"])
+    if match["cutoff"] is not None:
+        cutoff = match["cutoff"].strip()
+        if not re.fullmatch(r"[+-]?\d+", cutoff):
+            raise MetricError(
+                f"metric {text!r}: the cutoff after @ must be an integer, got {cutoff!r}"
+            )
+        _merge(text, params, {"cutoff": int(cutoff)})
+    return match["family"], params
+
+
+def _parse_args(text: str, args: str) -> dict[str, Any]:
+    """``rel=2, judged_only=True`` → ``{"rel": 2, "judged_only": True}``; values are literals."""
+    try:
+        call = ast.parse(f"f({args})", mode="eval").body
+        if not isinstance(call, ast.Call) or call.args:
+            raise ValueError("parameters are written name=value")
+        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
+    except (SyntaxError, ValueError) as exc:
+        why = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise MetricError(f"metric {text!r}: cannot read its parameters ({why})") from None
+
+
+def _merge(spec: Any, params: dict[str, Any], more: dict[str, Any]) -> None:
+    twice = sorted(set(params) & set(more))
+    if twice:
+        raise MetricError(f"metric {_show(spec)}: {', '.join(twice)} given twice")
+    params.update(more)
+
+
+def _show(spec: Any) -> str:
+    return repr(spec) if isinstance(spec, str) else repr(dict(spec))
+
+
+def _family(name: str, registry: Registry) -> type[Metric]:
+    try:
+        return registry.get("metric", name)
+    except PluginError as exc:  # its message names the closest family: ndcg → nDCG
+        raise MetricError(str(exc)) from None
+
+
+def evaluate(
+    metrics: Sequence[Metric],
+    qrels: dict[str, dict[str, int]],
+    run: Run | Mapping[str, Mapping[str, float]],
+    ctx: Context | None = None,
+    complete: bool = True,
+) -> dict[str, MetricValue]:
+    """Each metric's value, keyed by label in the order given.
+
+    ``complete=True`` is trec_eval -c: every judged query counts, and one the run has no results
+    for is scored as an empty ranking (0 for every built-in metric). ``complete=False`` averages
+    over the judged queries the run has. Run queries without judgments are ignored, as trec_eval
+    ignores them. Metrics needing artifacts ``ctx`` lacks come back with ``aggregate=None``.
+    """
+    ctx = ctx or Context()
+    if not isinstance(run, Run):
+        run = Run.from_scores(run)
+    scores = run.scores
+    # The queries evaluated, each with its documents (shared, not copied). pytrec_eval skips a
+    # query without judgments, as trec_eval never sees one; so does everything here.
+    if complete:
+        view = Run({q: scores.get(q, {}) for q, judged in qrels.items() if judged})
+    else:
+        view = Run({q: docs for q, docs in scores.items() if qrels.get(q)})
+    details = {
+        "queries": len(view),
+        "queries_without_results": sum(not docs for docs in view.scores.values()),
+        "complete": complete,
+    }
+    out: dict[str, MetricValue] = {}
+    batches: dict[Any, list[Metric]] = {}
+    for metric in metrics:
+        missing = [name for name in metric.requires if name not in ctx.artifacts]
+        if missing:
+            why = {"unavailable": f"needs {', '.join(missing)}"}
+            out[metric.label] = MetricValue(aggregate=None, per_query=None, details=why)
+        else:  # classes sharing one evaluate_batch implementation are evaluated in one call
+            batch = type(metric).evaluate_batch
+            batches.setdefault(getattr(batch, "__func__", batch), []).append(metric)
+    for batch in batches.values():
+        values = type(batch[0]).evaluate_batch(batch, qrels, view, ctx)
+        for metric in batch:
+            value = values[metric.label]
+            value.details = {**details, **value.details}
+            out[metric.label] = value
+    return {m.label: out[m.label] for m in metrics}
+
+
+def trec_eval_report(
+    qrels: dict[str, dict[str, int]],
+    run: Run | Mapping[str, Mapping[str, float]],
+    metrics: Sequence[Metric | str | Mapping[str, Any]],
+    per_query: bool = False,
+    complete: bool = False,
+    precision: int = 4,
+) -> str:
+    """The text ``harness eval`` prints: trec_eval's ``measure<TAB>qid<TAB>value`` lines.
+
+    With ``per_query`` (trec_eval -q), each query's lines come first, queries sorted by id as
+    strings; as in trec_eval, only queries the run has results for get them (-c changes the
+    ``all`` lines only). ``complete`` is trec_eval -c.
+    """
+    parsed = [m if isinstance(m, Metric) else parse_metric(m) for m in metrics]
+    if not isinstance(run, Run):
+        run = Run.from_scores(run)
+    values = evaluate(parsed, qrels, run, complete=complete)
+    for label, value in values.items():
+        if value.aggregate is None:
+            raise MetricError(f"{label} {value.details['unavailable']}, which a run file lacks")
+
+    def line(label: str, qid: str, value: float) -> str:
+        return f"{label:<22}\t{qid}\t{value:6.{precision}f}\n"  # trec_eval: "%-22s\t%s\t%6.4f\n"
+
+    lines = []
+    if per_query:
+        shown = [(label, v.per_query) for label, v in values.items() if v.per_query is not None]
+        for qid in sorted({q for _, pq in shown for q in pq}):
+            if run.scores.get(qid):
+                lines += [line(label, qid, pq[qid]) for label, pq in shown if qid in pq]
+    lines += [line(label, "all", v.aggregate) for label, v in values.items()]
+    return "".join(lines)

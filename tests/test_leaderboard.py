@@ -1,0 +1,205 @@
+"""Leaderboards rendered from cell results: rows, order, times, failures, formats, re-rendering."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from fakes import registry_with
+from harness.leaderboard import leaderboard_frame, render_markdown, write_leaderboard
+from harness.results import MANIFEST, load_run, read_json, write_json
+from harness.runner import run_suite
+from harness.suite import load_suite
+
+# Two datasets (b declared first) over the same folder; pipelines declared in an order that
+# the first metric reorders: reranked scores below bm25 and overlap on nDCG@3.
+SUITE = """
+name = "lb"
+k = 5
+metrics = ["nDCG@3", "AP"]
+
+[[datasets]]
+name = "b"
+source = "beir:{beir}"
+
+[[datasets]]
+name = "a"
+source = "beir:{beir}"
+
+[[pipelines]]
+name = "overlap"
+retriever = {plugin = "overlap"}
+
+[[pipelines]]
+name = "reranked"
+retriever = {plugin = "overlap"}
+ranker = {plugin = "reverse", depth = 2}
+
+[[pipelines]]
+name = "bad"
+retriever = {plugin = "failing"}
+
+[[pipelines]]
+name = "bm25"
+retriever = {plugin = "bm25"}
+"""
+
+
+def run(write_suite, tmp_path, body=SUITE, overrides=(), **options):
+    registry = registry_with()
+    suite = load_suite(write_suite(body), overrides, registry=registry)
+    return run_suite(suite, results_dir=tmp_path / "results", registry=registry, **options)
+
+
+def expected_order(results: list[dict], datasets=("b", "a")) -> list[tuple[str, str]]:
+    """Datasets in suite order; within one, nDCG@3 descending (ties in cell order), failed last."""
+    out = []
+    for dataset in datasets:
+        cells = [r for r in results if r["cell"]["dataset"] == dataset]
+        ok = sorted((r for r in cells if r["status"] == "ok"), key=lambda r: -r["metrics"]["nDCG@3"])
+        out += [(dataset, r["cell"]["pipeline"]) for r in ok + [r for r in cells if r["status"] != "ok"]]
+    return out
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of the Markdown table (header first), stripped."""
+    lines = [l for l in markdown.splitlines() if l.startswith("|")]
+    return [[c.strip() for c in l.strip("|").split("|")] for l in lines if not set(l) <= set("|-: ")]
+
+
+@pytest.fixture
+def first(write_suite, tmp_path):
+    return run(write_suite, tmp_path)
+
+
+def test_markdown_title_provenance_and_rows(first):
+    manifest = read_json(first.run_dir / MANIFEST)
+    text = (first.run_dir / "leaderboard.md").read_text()
+    lines = text.splitlines()
+    assert lines[0] == f"# lb — run {first.run_dir.name}"
+    assert f"- status: finished; started {manifest['started']}, finished {manifest['finished']}" in lines
+    env = manifest["environment"]
+    assert f"- harness {manifest['harness']}; Python {env['python']}; host {env['host']}; CPU {env['cpu']}" in lines
+    assert any(l.startswith("- retrieval depth k = 5; metrics:") for l in lines)
+    rows = table_rows(text)
+    header, body = rows[0], rows[1:]
+    assert header == ["dataset", "pipeline", "device", "nDCG@3", "AP", "index s", "retrieve s", "rerank s", "status"]
+    assert len(body) == 8  # one row per cell
+    order = [(r[0], r[1]) for r in body]
+    assert order == expected_order(first.results)
+    for dataset in ("b", "a"):  # not the declared order (overlap, reranked, bad, bm25)
+        names = [p for d, p in order if d == dataset]
+        assert names[-1] == "bad" and names.index("overlap") < names.index("reranked")
+    cells = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in first.results}
+    for row in body:
+        cell = cells[(row[0], row[1])]
+        if cell["status"] == "ok":
+            assert row[3] == f"{cell['metrics']['nDCG@3']:.4f}" and row[-1] == "ok"
+        else:
+            assert row[-1] == "failed: RuntimeError"
+            assert row[3] == row[4] == "-"  # no metric values: shown as missing, not "nan"
+    assert "nan" not in text.lower().replace("nanosecond", "")
+
+
+def test_markdown_times_cached_and_missing(first):
+    body = {(r[0], r[1]): r for r in table_rows((first.run_dir / "leaderboard.md").read_text())[1:]}
+    # the first cell retrieving with overlap measures it; the reranked pipeline shares that run
+    assert body[("b", "overlap")][6] not in ("cached", "-")
+    assert body[("b", "reranked")][6] == "cached"
+    assert body[("b", "reranked")][7] not in ("cached", "-")
+    assert body[("a", "reranked")][7] == "cached"  # same collection content: cache hit
+    assert body[("b", "overlap")][7] == "-"  # no ranker
+
+
+def test_rerun_shows_cached_times(write_suite, tmp_path, first):
+    again = run(write_suite, tmp_path)
+    assert again.run_dir != first.run_dir
+    body = table_rows((again.run_dir / "leaderboard.md").read_text())[1:]
+    for row in body:
+        if row[1] != "bad":
+            assert row[6] == "cached", row  # retrieve served from the artifact cache
+            assert row[5] in ("cached", "-"), row
+    assert [r[7] for r in body if r[1] == "reranked"] == ["cached", "cached"]
+
+
+def test_csv_has_full_precision_values(first):
+    frame = pd.read_csv(first.run_dir / "leaderboard.csv")
+    assert list(frame.columns) == ["dataset", "pipeline", "device", "nDCG@3", "AP", "index s", "retrieve s", "rerank s", "status"]
+    assert len(frame) == 8
+    by_cell = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in first.results}
+    for _, row in frame.iterrows():
+        cell = by_cell[(row["dataset"], row["pipeline"])]
+        for metric in ("nDCG@3", "AP"):
+            if cell["status"] == "ok":
+                assert row[metric] == cell["metrics"][metric]  # exact, not rounded
+            else:
+                assert pd.isna(row[metric])
+    reranked = frame[frame.pipeline == "reranked"]["nDCG@3"].iloc[0]
+    assert reranked != round(reranked, 4)  # the fixture really has digits beyond the Markdown's
+    assert set(frame[frame.pipeline == "bad"]["status"]) == {"failed: RuntimeError"}
+
+
+def test_output_formats_are_honoured(write_suite, tmp_path):
+    outcome = run(write_suite, tmp_path, overrides=['output.leaderboard=["csv"]'])
+    assert (outcome.run_dir / "leaderboard.csv").is_file()
+    assert not (outcome.run_dir / "leaderboard.md").exists()
+    assert write_leaderboard(outcome.run_dir) == [outcome.run_dir / "leaderboard.csv"]
+    md_only = run(write_suite, tmp_path, overrides=['output.leaderboard=["md"]'], new=True)
+    assert sorted(p.name for p in md_only.run_dir.iterdir() if p.name.startswith("leaderboard")) == ["leaderboard.md"]
+
+
+def test_rerender_a_copied_folder(first, tmp_path):
+    copy = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(first.run_dir, copy)
+    original_md = (first.run_dir / "leaderboard.md").read_text()
+    original_csv = (first.run_dir / "leaderboard.csv").read_text()
+    (copy / "leaderboard.md").unlink()
+    (copy / "leaderboard.csv").write_text("stale")
+    shutil.rmtree(first.run_dir)  # nothing refers back to the original
+    written = write_leaderboard(copy)
+    assert written == [copy / "leaderboard.md", copy / "leaderboard.csv"]
+    assert (copy / "leaderboard.md").read_text() == original_md
+    assert (copy / "leaderboard.csv").read_text() == original_csv
+
+
+def test_rerender_reflects_edited_cells(first):
+    manifest, cells = load_run(first.run_dir)
+    cell = next(c for c in cells if c["cell"]["dataset"] == "a" and c["cell"]["pipeline"] == "reranked")
+    cell["metrics"]["nDCG@3"] = 0.99
+    write_json(first.run_dir / "cells" / f"{cell['cell']['slug']}.json", cell)
+    write_leaderboard(first.run_dir)
+    body = table_rows((first.run_dir / "leaderboard.md").read_text())[1:]
+    assert [r[1] for r in body if r[0] == "a"][0] == "reranked"
+    b_names = [r[1] for r in body if r[0] == "b"]
+    assert b_names[-1] == "bad" and b_names.index("overlap") < b_names.index("reranked")
+
+
+def test_empty_run_renders_a_note():
+    manifest = {"suite": "s", "run_id": "r", "metrics": ["AP"]}
+    frame = leaderboard_frame(manifest, [])
+    assert frame.empty
+    assert render_markdown(manifest, frame).endswith("No cell results.\n")
+
+
+def test_frame_from_plain_dicts():
+    def cell(dataset, pipeline, value, status="ok", phases=None):
+        return {"cell": {"dataset": dataset, "pipeline": pipeline, "device": "cpu"}, "status": status,
+                "metrics": {"AP": value} if value is not None else {},
+                "error": None if status == "ok" else {"type": "ValueError"}, "phases": phases or {}}
+
+    cells = [
+        cell("x", "low", 0.1, phases={"retrieve": {"seconds": 1.25, "cache": "miss"}}),
+        cell("y", "only", 0.5),
+        cell("x", "broken", None, status="failed"),
+        cell("x", "high", 0.9, phases={"retrieve": {"seconds": None, "cache": "memory"}}),
+    ]
+    frame = leaderboard_frame({"metrics": ["AP"], "datasets": ["x", "y"]}, cells)
+    assert list(frame["pipeline"]) == ["high", "low", "broken", "only"]
+    assert list(frame["status"]) == ["ok", "ok", "failed: ValueError", "ok"]
+    assert frame.loc[frame.pipeline == "low", "retrieve s"].iloc[0] == 1.25
+    assert frame.loc[frame.pipeline == "high", "retrieve s"].iloc[0] == "cached"
+    assert "index s" not in frame.columns and "rerank s" not in frame.columns  # never recorded
+    # metrics default to every metric found, sorted, when the manifest does not list them
+    assert list(leaderboard_frame({}, cells).columns)[3] == "AP"
