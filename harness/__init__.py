@@ -19,9 +19,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-from .hookspecs import hookimpl  # noqa: E402  (plugins write @harness.hookimpl)
+from .hookspecs import hookimpl
 
-__all__ = ["__version__", "hookimpl", "load_suite", "validate", "run", "load_results"]
+__all__ = ["__version__", "hookimpl", "load_results", "load_suite", "run", "validate"]
 
 
 def __getattr__(name):  # the API loads on first use, keeping `import harness` light

@@ -10,7 +10,7 @@ from .results import MANIFEST, load_run, run_dirs
 from .runner import RunOutcome, run_suite
 from .suite import Suite, load_suite, validate
 
-__all__ = ["load_suite", "validate", "run", "load_results", "Results"]
+__all__ = ["Results", "load_results", "load_suite", "run", "validate"]
 
 
 def run(suite: Suite | str | Path, *, overrides=(), progress: Progress | None = None, **options) -> RunOutcome:

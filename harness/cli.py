@@ -81,8 +81,8 @@ def _error(message: str) -> int:
 
 
 def _load_suite(args):
-    from .suitefile import SuiteError
     from .suite import load_suite
+    from .suite.text import SuiteError
 
     try:
         return load_suite(args.suite, args.overrides), None

@@ -14,9 +14,10 @@ Nothing here imports torch or numpy: the core stays instant to import.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .params import Param, resolve_params
 
@@ -41,7 +42,7 @@ class Component:
         for key, value in self.config.items():
             setattr(self, key, value)
 
-    def identity(self, ctx: "Context") -> dict:
+    def identity(self, ctx: Context) -> dict:
         """What decides this component's output besides its inputs, for cache keys: the
         parameters; components that read files add a hash of their content."""
         return dict(self.config)
@@ -66,10 +67,10 @@ class Retriever(Component):
 
     kind = "retriever"
 
-    def index(self, collection: "Collection", ctx: "Context") -> None:
+    def index(self, collection: Collection, ctx: Context) -> None:
         raise NotImplementedError
 
-    def retrieve(self, queries: Mapping[str, str], k: int, ctx: "Context") -> "Run":
+    def retrieve(self, queries: Mapping[str, str], k: int, ctx: Context) -> Run:
         raise NotImplementedError
 
 
@@ -82,10 +83,10 @@ class Ranker(Component):
 
     kind = "ranker"
 
-    def prepare(self, collection: "Collection", ctx: "Context") -> None:
+    def prepare(self, collection: Collection, ctx: Context) -> None:
         """Load models, look up document texts; called once per collection before ``rerank``."""
 
-    def rerank(self, queries: Mapping[str, str], candidates: "Run", ctx: "Context") -> "Run":
+    def rerank(self, queries: Mapping[str, str], candidates: Run, ctx: Context) -> Run:
         raise NotImplementedError
 
 
@@ -99,7 +100,7 @@ class Compressor(Component):
 
     kind = "compressor"
 
-    def compress(self, modules: dict[str, Any], ctx: "Context") -> tuple[dict[str, Any], dict]:
+    def compress(self, modules: dict[str, Any], ctx: Context) -> tuple[dict[str, Any], dict]:
         raise NotImplementedError
 
 
@@ -147,12 +148,12 @@ class Metric(Component):
 
     @classmethod
     def evaluate_batch(
-        cls, metrics: list["Metric"], qrels: dict, run: "Run", ctx: "Context"
+        cls, metrics: list[Metric], qrels: dict, run: Run, ctx: Context
     ) -> dict[str, MetricValue]:
         """Evaluate several metrics at once; keys are each metric's ``label``."""
         return {m.label: m.evaluate(qrels, run, ctx) for m in metrics}
 
-    def evaluate(self, qrels: dict, run: "Run", ctx: "Context") -> MetricValue:
+    def evaluate(self, qrels: dict, run: Run, ctx: Context) -> MetricValue:
         raise NotImplementedError
 
 
@@ -166,7 +167,7 @@ class DatasetProvider(Component):
     kind = "dataset"
     source_param: ClassVar[str] = "path"
 
-    def load(self, ctx: "Context") -> "Collection":
+    def load(self, ctx: Context) -> Collection:
         raise NotImplementedError
 
 
@@ -176,7 +177,7 @@ class Progress:
     def log(self, message: str) -> None:
         """A line for the user: a finished cell, a note."""
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -202,8 +203,8 @@ class Context:
     seed: int = 0
     progress: Progress = field(default_factory=Progress)
     artifacts: dict[str, Any] = field(default_factory=dict)
-    collection: "Collection | None" = None
-    retrieve: Callable[[dict, Mapping[str, str], int], "Run"] | None = None
+    collection: Collection | None = None
+    retrieve: Callable[[dict, Mapping[str, str], int], Run] | None = None
 
     def resolve_path(self, value: str | Path) -> Path:
         path = Path(value).expanduser()

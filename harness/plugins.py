@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,10 +114,15 @@ def conflict_message(infos: list[ComponentInfo]) -> str:
     )
 
 
+def _normal(name: str) -> str:
+    """PEP 503 normalisation: ir_harness_lexical, IR-Harness.Lexical → ir-harness-lexical."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _selected(ep: importlib.metadata.EntryPoint, env: dict) -> bool:
-    allow = {n.strip() for n in env.get(ALLOW_ENV, "").split(",") if n.strip()}
+    allow = {_normal(n.strip()) for n in env.get(ALLOW_ENV, "").split(",") if n.strip()}
     dist = ep.dist.name if ep.dist else ""
-    if ep.name in allow or dist in allow:
+    if _normal(ep.name) in allow or _normal(dist) in allow:
         return True
     return not allow and not env.get(DISABLE_ENV)
 

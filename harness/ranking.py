@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import struct
 from array import array
-from typing import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 Ranked = Iterable[tuple[str, float]]
 
@@ -103,7 +103,7 @@ class Run:
         return cls(out)
 
     @classmethod
-    def from_ranked(cls, per_query: Mapping[str, Ranked]) -> "Run":
+    def from_ranked(cls, per_query: Mapping[str, Ranked]) -> Run:
         return cls({str(qid): encode_order(str(qid), ranked) for qid, ranked in per_query.items()})
 
     def __len__(self) -> int:
@@ -129,7 +129,7 @@ class Run:
     def ranked(self, qid: str) -> list[tuple[str, float]]:
         return list(self.scores.get(qid, {}).items())
 
-    def truncate(self, depth: int) -> "Run":
+    def truncate(self, depth: int) -> Run:
         """The first ``depth`` documents of every query."""
         return Run({q: dict(list(d.items())[:depth]) for q, d in self.scores.items()})
 

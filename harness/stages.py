@@ -11,7 +11,7 @@ run is ever presented as measured now.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .cache import ArtifactCache, cache_key
 from .collection import Collection

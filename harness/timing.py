@@ -5,8 +5,8 @@ in here; a phase record is plain data that lands in the cell's result JSON as it
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class Phases:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fakes import registry_with
 
 import harness
-from fakes import registry_with
 from harness.suite import Suite
-from harness.suitefile import SuiteError
+from harness.suite.text import SuiteError
 
 SUITE = """
 name = "api"

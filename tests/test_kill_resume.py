@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from fakes import registry_with
+
 from harness.results import MANIFEST, read_json
 from harness.runner import run_suite
 from harness.suite import load_suite

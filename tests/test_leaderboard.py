@@ -6,8 +6,8 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from fakes import registry_with
+
 from harness.leaderboard import leaderboard_frame, render_markdown, write_leaderboard
 from harness.results import MANIFEST, load_run, read_json, write_json
 from harness.runner import run_suite

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-
 from fakes import registry_with
+
 from harness.suite import load_suite, validate
-from harness.suitefile import SuiteError
+from harness.suite.text import SuiteError
 
 VALID = """
 name = "demo"
@@ -165,6 +165,14 @@ def test_compressors_attach_to_stages(write_suite):
     bad = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "svd"}]')
     problems = problems_of(write_suite(bad))
     assert any("no compressor named 'svd'" in p.message for p in problems.values())
+    halve = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "halve"}]')
+    assert "no stage of this pipeline is compressible" in problems_of(write_suite(halve))["pipelines[1].compressors"].message
+    own = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap", compressors = [{plugin = "halve"}]}')
+    assert "'overlap' is not compressible" in problems_of(write_suite(own))["pipelines[1].retriever.compressors"].message
+    shared = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap-compressible"}\ncompressors = [{plugin = "halve"}]')
+    pipeline = load_suite(write_suite(shared), registry=registry_with()).pipelines[1]
+    assert [c.plugin for c in pipeline.retriever.compressors] == ["halve"]  # only compressible stages
+    assert pipeline.ranker.compressors == []
 
 
 def test_cells_skip_devices_no_stage_supports(write_suite):

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from harness.suitefile import (
+from harness.suite.text import (
     Problem,
     SuiteError,
     format_path,

@@ -8,7 +8,7 @@ trec_eval's order. Queries absent from the file get no results (and score 0 in e
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..components import Context, Retriever
 from ..hookspecs import hookimpl

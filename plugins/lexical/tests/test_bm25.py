@@ -11,13 +11,13 @@ import sys
 from collections import Counter
 
 import pytest
+from harness_lexical import BM25
+from harness_lexical.bm25 import METHODS, STEMMERS, Analyzer
 
 from harness.collection import Collection, Document
 from harness.components import Context, Progress
 from harness.params import check_params
 from harness.plugins import load_registry
-from harness_lexical import BM25
-from harness_lexical.bm25 import METHODS, STEMMERS, Analyzer
 
 DOCS = {
     "d1": "The quick brown fox jumps over the lazy dog",

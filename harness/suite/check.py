@@ -1,8 +1,7 @@
-"""Suites: the TOML schema, its validation, sweeps, and the cells a suite expands into.
+"""Checking a raw suite: every problem collected with its key path, typed objects built on the way.
 
-``load_suite`` returns a ``Suite`` or raises ``SuiteError`` listing every problem at once, each
-with its key path (``pipelines[2].ranker.depth``), line and a "did you mean" where one helps.
-docs/suite-format.md documents every key.
+Sweeps and ``--set`` overrides are resolved here too, since both address parameters inside a
+pipeline's stages by name.
 """
 
 from __future__ import annotations
@@ -10,225 +9,18 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datasets import DatasetSpec, check_options
-from .params import Param, check_params, did_you_mean, resolve_params
-from .plugins import PluginError, Registry, get_registry
-from .suitefile import (
-    Problem,
-    SuiteError,
-    format_path,
-    locate,
-    parse_toml,
-    read_suite_text,
-    split_assignment,
-)
-
-DEFAULT_METRICS = ["nDCG@10", "RR@10", "R@100", "AP"]
-DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|auto)$")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-
-TOP = {
-    "name": Param(str, None, "suite name: results go to <output.dir>/<name>/", nullable=True),
-    "description": Param(str, ""),
-    "k": Param(int, 1000, "retrieval depth: documents retrieved per query", min=1),
-    "seed": Param(int, 0, "seed for every random choice (query samples, bootstrap)"),
-    "metrics": Param(list, DEFAULT_METRICS, "metric names (nDCG@10) or tables"),
-    "datasets": Param(list, help="[[datasets]] entries"),
-    "pipelines": Param(list, help="[[pipelines]] entries"),
-    "stats": Param(dict, {}),
-    "measure": Param(dict, {}),
-    "output": Param(dict, {}),
-}
-STATS = {
-    "baseline": Param(str, None, "pipeline the others are compared with", nullable=True),
-    "alpha": Param(float, 0.05, "significance level", min=0.0, max=1.0),
-}
-MEASURE = {
-    "devices": Param(str, ["cpu"], "devices each pipeline runs on (cpu, cuda, cuda:N, auto)", many=True),
-    "threads": Param(int, None, "intra-op threads (torch, BLAS); default: the library's", nullable=True, min=1),
-}
-OUTPUT = {
-    "dir": Param(str, "results", "results root, relative to the working directory"),
-    "run_files": Param(bool, True, "write a TREC run file per cell"),
-    "per_query": Param(bool, True, "store per-query metric values in cell results"),
-    "leaderboard": Param(str, ["md", "csv"], "leaderboard formats", choices=("md", "csv"), many=True),
-    "cache": Param(bool, True, "reuse cached artifacts (indexes, runs) across runs"),
-}
-DATASET = {
-    "name": Param(str, None, "name in results; default: from the source", nullable=True),
-    "source": Param(str, None, "shorthand provider:value, e.g. irds:cranfield", nullable=True),
-    "provider": Param(str, None, "dataset provider plugin", nullable=True),
-    "fields": Param(str, None, "document fields components see", choices=("title", "text"), many=True, nullable=True),
-    "queries": Param(dict, None, "query subset: {first = N} or {sample = N, seed = S}", nullable=True),
-    "grades": Param(dict, None, "relevance grade mapping, e.g. {\"-1\" = 0}", nullable=True),
-}
-PIPELINE = {
-    "name": Param(str, help="unique pipeline name"),
-    "description": Param(str, ""),
-    "retriever": Param(dict, help="{plugin = ..., params...}"),
-    "ranker": Param(dict, None, "{plugin = ..., depth = N, params...}", nullable=True),
-    "compressors": Param(dict, [], "compressors applied to every compressible stage", many=True),
-    "sweep": Param(dict, {}, "parameter -> list of values; one pipeline per combination"),
-}
-STAGE_CORE = {
-    "retriever": {"compressors": Param(dict, [], many=True)},
-    "ranker": {"compressors": Param(dict, [], many=True), "depth": Param(int, 100, "candidates reranked per query", min=1)},
-}
+from ..datasets import DatasetSpec, check_options
+from ..params import check_params, did_you_mean, resolve_params
+from ..plugins import PluginError, Registry
+from .model import PipelineSpec, StageSpec, Suite
+from .schema import DATASET, DEVICE, MEASURE, NAME, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
+from .text import Problem, format_path, locate, split_assignment
 
 
-@dataclass
-class StageSpec:
-    """A component as the suite asks for it: plugin name, its parameters, nested specs."""
-
-    kind: str
-    plugin: str
-    params: dict
-    cls: type
-    depth: int | None = None
-    compressors: list["StageSpec"] = field(default_factory=list)
-
-    def config(self) -> dict:
-        """Canonical, defaults filled in: what cache keys and results record."""
-        params = {}
-        for key, value in resolve_params(self.cls.params, self.params).items():
-            param = self.cls.params[key]
-            if param.is_component and value is not None:
-                value = [v.config() for v in value] if param.many else value.config()
-            params[key] = value
-        out: dict[str, Any] = {"plugin": self.plugin, **params}
-        if self.depth is not None:
-            out["depth"] = self.depth
-        if self.compressors:
-            out["compressors"] = [c.config() for c in self.compressors]
-        return out
-
-    def build(self):
-        """An instance of the component (nested specs stay specs: the runner builds them)."""
-        return self.cls(**self.params)
-
-
-@dataclass
-class PipelineSpec:
-    name: str
-    retriever: StageSpec
-    ranker: StageSpec | None = None
-    description: str = ""
-    base: str = ""  # the name before sweep expansion
-    sweep: dict = field(default_factory=dict)  # the swept values of this variant
-
-    def config(self) -> dict:
-        out = {"retriever": self.retriever.config()}
-        if self.ranker:
-            out["ranker"] = self.ranker.config()
-        return out
-
-
-@dataclass
-class Cell:
-    """One unit of work: a pipeline on a dataset on a device."""
-
-    dataset: DatasetSpec
-    pipeline: PipelineSpec
-    device: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.dataset.name}/{self.pipeline.name}/{self.device}"
-
-    @property
-    def slug(self) -> str:
-        """The id made safe as a file name."""
-        return re.sub(r"[^A-Za-z0-9._+=,-]+", "_", self.id.replace("/", "__"))
-
-
-@dataclass
-class Suite:
-    name: str
-    path: Path
-    text: str
-    k: int
-    seed: int
-    metrics: list  # Metric instances
-    datasets: list[DatasetSpec]
-    pipelines: list[PipelineSpec]
-    stats: dict
-    measure: dict
-    output: dict
-    description: str = ""
-
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
-    def cells(self, pipelines=(), datasets=(), devices=()) -> list[Cell]:
-        """Datasets × pipelines × devices, optionally narrowed (names, base names or globs).
-
-        A pipeline none of whose stages runs on a device gets no cell there (see ``unsupported``).
-        """
-        return [c for c in self._all_cells(pipelines, datasets, devices) if _runs_on(c.pipeline, c.device)]
-
-    def unsupported(self, pipelines=(), datasets=(), devices=()) -> list[Cell]:
-        """Cells left out because no stage of the pipeline declares the device."""
-        return [c for c in self._all_cells(pipelines, datasets, devices) if not _runs_on(c.pipeline, c.device)]
-
-    def _all_cells(self, pipelines, datasets, devices) -> list[Cell]:
-        out = []
-        for dataset in self.datasets:
-            if datasets and not _selected(dataset.name, dataset.name, datasets):
-                continue
-            for pipeline in self.pipelines:
-                if pipelines and not _selected(pipeline.name, pipeline.base, pipelines):
-                    continue
-                for device in self.measure["devices"]:
-                    if not devices or device in devices:
-                        out.append(Cell(dataset, pipeline, device))
-        return out
-
-
-def _runs_on(pipeline: PipelineSpec, device: str) -> bool:
-    """Whether some stage declares the device (``cuda:1`` counts as ``cuda``; ``auto`` always)."""
-    kind = device.split(":")[0]
-    stages = [s for s in (pipeline.retriever, pipeline.ranker) if s]
-    return kind == "auto" or any(kind in s.cls.devices for s in stages)
-
-
-def _selected(name: str, base: str, patterns) -> bool:
-    import fnmatch
-
-    return any(p in (name, base) or fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def load_suite(path: str | Path, overrides=(), registry: Registry | None = None) -> Suite:
-    """Parse and validate a suite file; raises SuiteError with every problem."""
-    path = Path(path)
-    text = read_suite_text(path)
-    raw = parse_toml(text, str(path))
-    return build_suite(raw, text, path, overrides, registry or get_registry())
-
-
-def validate(path: str | Path, overrides=(), registry: Registry | None = None) -> list[Problem]:
-    """Every problem with a suite file (empty when it is valid); never raises for bad input."""
-    try:
-        load_suite(path, overrides, registry)
-    except SuiteError as exc:
-        return exc.problems
-    return []
-
-
-def build_suite(raw: dict, text: str, path: Path, overrides, registry: Registry) -> Suite:
-    checker = _Checker(text, registry)
-    raw = checker.apply_overrides(copy.deepcopy(raw), overrides)
-    suite = checker.suite(raw, path)
-    if checker.problems:
-        raise SuiteError(checker.problems, str(path))
-    return suite
-
-
-class _Checker:
+class SuiteChecker:
     """Walks a raw suite, collecting Problems and building the typed objects as it goes."""
 
     def __init__(self, text: str, registry: Registry):
@@ -296,7 +88,7 @@ class _Checker:
         return items
 
     def metrics(self, specs: list, k: int) -> list:
-        from .metrics import MetricError, parse_metric
+        from ..metrics import MetricError, parse_metric
 
         out, labels = [], set()
         for i, spec in enumerate(specs):
@@ -391,17 +183,23 @@ class _Checker:
 
     def pipeline(self, path: tuple, entry: dict, name: str, k: int) -> PipelineSpec | None:
         shared = entry.get("compressors", [])
-        retriever = self.stage(path + ("retriever",), "retriever", entry.get("retriever"), shared)
+        retriever = self.stage(path + ("retriever",), "retriever", entry.get("retriever"))
         ranker = None
         if entry.get("ranker") is not None:
-            ranker = self.stage(path + ("ranker",), "ranker", entry["ranker"], shared)
+            ranker = self.stage(path + ("ranker",), "ranker", entry["ranker"])
             if ranker and ranker.depth > k:
                 self.problem(path + ("ranker", "depth"), f"rerank depth {ranker.depth} is beyond the retrieval depth k = {k}")
+        shared = [c for c in (self.compressor(path + ("compressors", j), c) for j, c in enumerate(shared)) if c]
+        compressible = [s for s in (retriever, ranker) if s and _compressible(s.cls)]
+        if shared and not compressible:
+            self.problem(path + ("compressors",), "no stage of this pipeline is compressible (exposes torch modules)")
+        for stage in compressible:  # pipeline-level compressors come first, then the stage's own
+            stage.compressors[:0] = shared
         if retriever is None:
             return None
         return PipelineSpec(name=name, retriever=retriever, ranker=ranker, description=entry.get("description", ""))
 
-    def stage(self, path: tuple, kind: str, table: Any, shared_compressors=()) -> StageSpec | None:
+    def stage(self, path: tuple, kind: str, table: Any) -> StageSpec | None:
         """A component table ``{plugin = ..., params...}``; nested component params recurse."""
         if not isinstance(table, dict):
             self.problem(path, f"must be a table like {{plugin = \"name\", ...}}, got {type(table).__name__}")
@@ -422,11 +220,13 @@ class _Checker:
                 values = params[key] if param.many else [params[key]]
                 nested = [self.stage(path + ((key, j) if param.many else (key,)), param.type, v) for j, v in enumerate(values)]
                 params[key] = nested if param.many else nested[0]
-        compressors = [
-            self.stage(path + ("compressors", j), "compressor", c)
-            for j, c in enumerate(list(shared_compressors) + core.get("compressors", []))
-        ]
+        compressors = [self.compressor(path + ("compressors", j), c) for j, c in enumerate(core.get("compressors", []))]
+        if compressors and not _compressible(cls):
+            self.problem(path + ("compressors",), f"{kind} {table['plugin']!r} is not compressible (exposes no torch modules)")
         return StageSpec(kind, table["plugin"], params, cls, core.get("depth"), [c for c in compressors if c])
+
+    def compressor(self, path: tuple, table: Any) -> StageSpec | None:
+        return self.stage(path, "compressor", table)
 
     def component_class(self, path: tuple, kind: str, name: Any) -> type | None:
         if not isinstance(name, str):
@@ -532,6 +332,11 @@ class _Checker:
             else:
                 _set_in(raw, parts, value)
         return raw
+
+
+def _compressible(cls: type) -> bool:
+    """The compressible protocol: torch_modules() and replace_torch_modules() (components.py)."""
+    return callable(getattr(cls, "torch_modules", None)) and callable(getattr(cls, "replace_torch_modules", None))
 
 
 def _set_in(table: dict, parts: list, value: Any) -> None:

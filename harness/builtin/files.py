@@ -1,0 +1,147 @@
+"""Reading the files dataset providers are made of: plain or gzip text, JSONL, SGML blocks.
+
+Every reader raises ``DatasetError`` naming the file and line of a problem.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..collection import Document
+from ..datasets import DatasetError
+
+
+def is_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False  # the reader that opens it next says why
+
+
+def lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line without its line end) of a UTF-8 text file, gzip-compressed or not."""
+    opener = gzip.open if is_gzip(path) else open
+    number = 0
+    try:
+        with opener(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                # Decoded line by line so an encoding error names its line.
+                line = raw.decode("utf-8").rstrip("\r\n")
+                yield number, line.lstrip("\ufeff") if number == 1 else line
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{path}: is a folder, expected a file") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from None
+    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz file
+        raise DatasetError(f"{path}: cannot read it ({exc})") from None
+
+
+def first_line(path: Path) -> str:
+    """The first non-blank line, to tell a file's format."""
+    for _, line in lines(path):
+        if line.strip():
+            return line.strip()
+    raise DatasetError(f"{path}: empty file")
+
+
+def plain_or_gz(path: Path) -> Path:
+    """``path``, or ``path.gz`` when only the compressed file exists."""
+    gz = path.with_name(path.name + ".gz")
+    return gz if not path.exists() and gz.exists() else path
+
+
+def jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    for number, line in lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            why = f"malformed JSON ({exc.msg}, column {exc.colno})"
+            raise DatasetError(f"{path}:{number}: {why}") from None
+        if not isinstance(record, dict):
+            why = f"expected a JSON object, got {type(record).__name__}"
+            raise DatasetError(f"{path}:{number}: {why}")
+        yield number, record
+
+
+def field(record: dict, keys: tuple[str, ...], path: Path, number: int, what: str) -> str:
+    """The first of ``keys`` that a JSONL record has, as a string."""
+    for key in keys:
+        if record.get(key) is not None:
+            return str(record[key])
+    wanted = " or ".join(repr(k) for k in keys)
+    has = ", ".join(record) or "no keys"
+    raise DatasetError(f"{path}:{number}: no {what} ({wanted}); the record has {has}")
+
+
+def unique(seen: dict[str, int], key: str, path: Path, number: int, what: str) -> None:
+    if key in seen:
+        raise DatasetError(f"{path}:{number}: duplicate {what} {key!r} (first at line {seen[key]})")
+    seen[key] = number
+
+
+def jsonl_docs(path: Path, id_keys: tuple[str, ...], text_keys: tuple[str, ...]) -> list[Document]:
+    docs, seen = [], {}
+    for number, record in jsonl(path):
+        doc_id = field(record, id_keys, path, number, "document id")
+        unique(seen, doc_id, path, number, "document id")
+        text = field(record, text_keys, path, number, "text")
+        docs.append(Document(doc_id, text, str(record.get("title") or "")))
+    return docs
+
+
+def jsonl_queries(
+    path: Path, id_keys: tuple[str, ...], text_keys: tuple[str, ...]
+) -> dict[str, str]:
+    queries, seen = {}, {}
+    for number, record in jsonl(path):
+        qid = field(record, id_keys, path, number, "query id")
+        unique(seen, qid, path, number, "query id")
+        queries[qid] = field(record, text_keys, path, number, "text")
+    return queries
+
+
+def sgml_blocks(path: Path, tag: str) -> Iterator[tuple[int, str]]:
+    """(line where it opens, inner text) of each ``<tag>…</tag>`` element, tag case ignored."""
+    opening, closing = re.compile(f"<{tag}>", re.I), re.compile(f"</{tag}>", re.I)
+    start, parts = 0, []
+    for number, line in lines(path):
+        while line:
+            if not start:
+                found = opening.search(line)
+                if not found:
+                    break
+                start, line = number, line[found.end():]
+                continue
+            close, reopen = closing.search(line), opening.search(line)
+            if reopen and (not close or reopen.start() < close.start()):
+                raise DatasetError(f"{path}:{number}: <{tag}> opened at line {start} is not closed")
+            if not close:
+                parts.append(line)
+                break
+            parts.append(line[: close.start()])
+            yield start, "\n".join(parts)
+            start, parts, line = 0, [], line[close.end():]
+    if start:
+        raise DatasetError(f"{path}:{start}: <{tag}> is never closed")
+
+
+def clean(text: str) -> str:
+    """Whitespace collapsed: line breaks in SGML files are layout, not content."""
+    return " ".join(text.split())
+
+
+_MARKUP = re.compile(r"<[^>]*>")
+
+
+def plain(sgml: str) -> str:
+    """The text of an SGML fragment, markup (``<P>``) dropped."""
+    return clean(_MARKUP.sub(" ", sgml))

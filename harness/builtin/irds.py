@@ -1,0 +1,92 @@
+"""``irds``: a dataset from ir_datasets by id."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from ..collection import Collection, Document
+from ..components import Context, DatasetProvider
+from ..datasets import DatasetError
+from ..params import Param, did_you_mean
+
+
+class IrdsProvider(DatasetProvider):
+    """A dataset from ir_datasets by id, downloaded on first use and cached in IR_DATASETS_HOME."""
+
+    name = "irds"
+    source_param = "id"
+    params = {"id": Param(str, help="ir_datasets id, e.g. 'cranfield' or 'beir/scifact/test'")}
+
+    def load(self, ctx: Context) -> Collection:
+        try:
+            import ir_datasets  # reads IR_DATASETS_HOME now, on first import
+        except ImportError:
+            raise DatasetError("needs ir_datasets: pip install ir_datasets") from None
+        with ctx.progress.task(f"ir_datasets {self.id}"), _quiet(ir_datasets):
+            dataset = self._lookup(ir_datasets)
+            try:
+                docs = [
+                    Document(d.doc_id, _irds_text(d), getattr(d, "title", "") or "")
+                    for d in dataset.docs_iter()
+                ]
+                queries = {q.query_id: _irds_text(q) for q in dataset.queries_iter()}
+                qrels: dict[str, dict[str, int]] = {}
+                for row in dataset.qrels_iter():
+                    qrels.setdefault(row.query_id, {})[row.doc_id] = int(row.relevance)
+            except Exception as exc:
+                if "download" not in str(exc).lower():
+                    raise
+                raise DatasetError(_download_help(self.id, exc)) from exc
+        metadata = {"ir_datasets": ir_datasets.__version__}
+        return Collection(self.id, docs, queries, qrels, metadata=metadata)
+
+    def _lookup(self, ir_datasets):
+        try:
+            dataset = ir_datasets.load(self.id)
+        except KeyError:
+            hint = did_you_mean(self.id, list(ir_datasets.registry))
+            raise DatasetError(
+                f"unknown ir_datasets id {self.id!r}{hint}; see https://ir-datasets.com for the ids"
+            ) from None
+        present = {
+            "documents": dataset.has_docs(),
+            "queries": dataset.has_queries(),
+            "qrels": dataset.has_qrels(),
+        }
+        missing = [part for part, has in present.items() if not has]
+        if missing:
+            subsets = [i for i in ir_datasets.registry if i.startswith(self.id + "/")][:5]
+            hint = f"; choose a subset such as {', '.join(subsets)}" if subsets else ""
+            raise DatasetError(f"ir_datasets id {self.id!r} has no {', '.join(missing)}{hint}")
+        return dataset
+
+
+def _irds_text(record) -> str:
+    return record.text if hasattr(record, "text") else record.default_text()
+
+
+@contextlib.contextmanager
+def _quiet(ir_datasets):
+    """Keep ir_datasets' logger to errors: it logs each step and download retry to stderr, and
+    its failures reach the user as a ``DatasetError`` anyway."""
+    # Its logger is set to INFO when first created; create it now so our level sticks.
+    logger = ir_datasets.log.easy().logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _download_help(dataset_id: str, exc: Exception) -> str:
+    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    home = os.environ.get("IR_DATASETS_HOME") or "~/.ir_datasets"
+    return (
+        f"ir_datasets could not get the files of {dataset_id!r} ({reason}; no network?). Load it "
+        f"once where there is network access and copy its cache folder into IR_DATASETS_HOME "
+        f"({home}); ir_datasets reads that variable when first imported, so set it before "
+        "starting the harness (see docs/datasets.md, offline use)"
+    )

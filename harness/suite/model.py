@@ -1,0 +1,132 @@
+"""What a validated suite is made of: stages, pipelines, cells, the suite itself."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..datasets import DatasetSpec
+from ..params import resolve_params
+
+
+@dataclass
+class StageSpec:
+    """A component as the suite asks for it: plugin name, its parameters, nested specs."""
+
+    kind: str
+    plugin: str
+    params: dict
+    cls: type
+    depth: int | None = None
+    compressors: list[StageSpec] = field(default_factory=list)
+
+    def config(self) -> dict:
+        """Canonical, defaults filled in: what cache keys and results record."""
+        params = {}
+        for key, value in resolve_params(self.cls.params, self.params).items():
+            param = self.cls.params[key]
+            if param.is_component and value is not None:
+                value = [v.config() for v in value] if param.many else value.config()
+            params[key] = value
+        out: dict[str, Any] = {"plugin": self.plugin, **params}
+        if self.depth is not None:
+            out["depth"] = self.depth
+        if self.compressors:
+            out["compressors"] = [c.config() for c in self.compressors]
+        return out
+
+    def build(self):
+        """An instance of the component (nested specs stay specs: the runner builds them)."""
+        return self.cls(**self.params)
+
+
+@dataclass
+class PipelineSpec:
+    name: str
+    retriever: StageSpec
+    ranker: StageSpec | None = None
+    description: str = ""
+    base: str = ""  # the name before sweep expansion
+    sweep: dict = field(default_factory=dict)  # the swept values of this variant
+
+    def config(self) -> dict:
+        out = {"retriever": self.retriever.config()}
+        if self.ranker:
+            out["ranker"] = self.ranker.config()
+        return out
+
+
+@dataclass
+class Cell:
+    """One unit of work: a pipeline on a dataset on a device."""
+
+    dataset: DatasetSpec
+    pipeline: PipelineSpec
+    device: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.dataset.name}/{self.pipeline.name}/{self.device}"
+
+    @property
+    def slug(self) -> str:
+        """The id made safe as a file name."""
+        return re.sub(r"[^A-Za-z0-9._+=,-]+", "_", self.id.replace("/", "__"))
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    text: str
+    k: int
+    seed: int
+    metrics: list  # Metric instances
+    datasets: list[DatasetSpec]
+    pipelines: list[PipelineSpec]
+    stats: dict
+    measure: dict
+    output: dict
+    description: str = ""
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def cells(self, pipelines=(), datasets=(), devices=()) -> list[Cell]:
+        """Datasets × pipelines × devices, optionally narrowed (names, base names or globs).
+
+        A pipeline none of whose stages runs on a device gets no cell there (see ``unsupported``).
+        """
+        return [c for c in self._all_cells(pipelines, datasets, devices) if _runs_on(c.pipeline, c.device)]
+
+    def unsupported(self, pipelines=(), datasets=(), devices=()) -> list[Cell]:
+        """Cells left out because no stage of the pipeline declares the device."""
+        return [c for c in self._all_cells(pipelines, datasets, devices) if not _runs_on(c.pipeline, c.device)]
+
+    def _all_cells(self, pipelines, datasets, devices) -> list[Cell]:
+        out = []
+        for dataset in self.datasets:
+            if datasets and not _selected(dataset.name, dataset.name, datasets):
+                continue
+            for pipeline in self.pipelines:
+                if pipelines and not _selected(pipeline.name, pipeline.base, pipelines):
+                    continue
+                for device in self.measure["devices"]:
+                    if not devices or device in devices:
+                        out.append(Cell(dataset, pipeline, device))
+        return out
+
+
+def _runs_on(pipeline: PipelineSpec, device: str) -> bool:
+    """Whether some stage declares the device (``cuda:1`` counts as ``cuda``; ``auto`` always)."""
+    kind = device.split(":")[0]
+    stages = [s for s in (pipeline.retriever, pipeline.ranker) if s]
+    return kind == "auto" or any(kind in s.cls.devices for s in stages)
+
+
+def _selected(name: str, base: str, patterns) -> bool:
+    return any(p in (name, base) or fnmatch.fnmatchcase(name, p) for p in patterns)

@@ -1,0 +1,62 @@
+"""The suite schema: every key a suite accepts, with its type, default and help.
+
+docs/suite-format.md documents each of them (a test checks that none is missing there).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..params import Param
+
+DEFAULT_METRICS = ["nDCG@10", "RR@10", "R@100", "AP"]
+DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|auto)$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+TOP = {
+    "name": Param(str, None, "suite name: results go to <output.dir>/<name>/", nullable=True),
+    "description": Param(str, ""),
+    "k": Param(int, 1000, "retrieval depth: documents retrieved per query", min=1),
+    "seed": Param(int, 0, "seed for every random choice (query samples, bootstrap)"),
+    "metrics": Param(list, DEFAULT_METRICS, "metric names (nDCG@10) or tables"),
+    "datasets": Param(list, help="[[datasets]] entries"),
+    "pipelines": Param(list, help="[[pipelines]] entries"),
+    "stats": Param(dict, {}),
+    "measure": Param(dict, {}),
+    "output": Param(dict, {}),
+}
+STATS = {
+    "baseline": Param(str, None, "pipeline the others are compared with", nullable=True),
+    "alpha": Param(float, 0.05, "significance level", min=0.0, max=1.0),
+}
+MEASURE = {
+    "devices": Param(str, ["cpu"], "devices each pipeline runs on (cpu, cuda, cuda:N, auto)", many=True),
+    "threads": Param(int, None, "intra-op threads (torch, BLAS); default: the library's", nullable=True, min=1),
+}
+OUTPUT = {
+    "dir": Param(str, "results", "results root, relative to the working directory"),
+    "run_files": Param(bool, True, "write a TREC run file per cell"),
+    "per_query": Param(bool, True, "store per-query metric values in cell results"),
+    "leaderboard": Param(str, ["md", "csv"], "leaderboard formats", choices=("md", "csv"), many=True),
+    "cache": Param(bool, True, "reuse cached artifacts (indexes, runs) across runs"),
+}
+DATASET = {
+    "name": Param(str, None, "name in results; default: from the source", nullable=True),
+    "source": Param(str, None, "shorthand provider:value, e.g. irds:cranfield", nullable=True),
+    "provider": Param(str, None, "dataset provider plugin", nullable=True),
+    "fields": Param(str, None, "document fields components see", choices=("title", "text"), many=True, nullable=True),
+    "queries": Param(dict, None, "query subset: {first = N} or {sample = N, seed = S}", nullable=True),
+    "grades": Param(dict, None, "relevance grade mapping, e.g. {\"-1\" = 0}", nullable=True),
+}
+PIPELINE = {
+    "name": Param(str, help="unique pipeline name"),
+    "description": Param(str, ""),
+    "retriever": Param(dict, help="{plugin = ..., params...}"),
+    "ranker": Param(dict, None, "{plugin = ..., depth = N, params...}", nullable=True),
+    "compressors": Param(dict, [], "compressors applied to every compressible stage", many=True),
+    "sweep": Param(dict, {}, "parameter -> list of values; one pipeline per combination"),
+}
+STAGE_CORE = {
+    "retriever": {"compressors": Param(dict, [], many=True)},
+    "ranker": {"compressors": Param(dict, [], many=True), "depth": Param(int, 100, "candidates reranked per query", min=1)},
+}
