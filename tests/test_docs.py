@@ -251,3 +251,16 @@ def test_example_plugin_loads_validates_and_runs(tmp_path, tiny_beir, monkeypatc
     assert [(r["cell"]["pipeline"], r["status"]) for r in outcome.results] == [("overlap", "ok"), ("bm25", "ok")]
     assert outcome.results[0]["components"]["retriever"]["distribution"] == "harness-overlap"
     assert outcome.results[0]["metrics"]["RR@10"] == pytest.approx(4 / 5)  # see test_plugin_install
+
+
+def test_every_first_party_component_is_documented():
+    """Each component the core and the first-party plugins provide is named in docs/."""
+    from harness.plugins import load_registry
+
+    docs = "\n".join(p.read_text() for p in DOC.parent.rglob("*.md"))
+    first_party = [
+        c for p in load_registry().plugins for c in p.components if c.distribution.startswith("ir-harness")
+    ]
+    assert first_party
+    missing = [f"{c.kind} {c.name}" for c in first_party if f"`{c.name}`" not in docs]
+    assert not missing, f"undocumented components: {missing}"
