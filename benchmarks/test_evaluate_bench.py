@@ -33,10 +33,10 @@ def data() -> tuple[dict, Run]:
     run, qrels = {}, {}
     for i in range(QUERIES):
         ids = [f"d{d}" for d in docs[i].tolist()]
-        run[f"q{i}"] = dict(zip(ids, scores[i].tolist()))
+        run[f"q{i}"] = dict(zip(ids, scores[i].tolist(), strict=True))
         picked = [ids[j] for j in rng.choice(200, JUDGED - 5, replace=False)]
         picked += [f"u{i}-{j}" for j in range(5)]
-        qrels[f"q{i}"] = dict(zip(picked, rng.integers(0, 4, JUDGED).tolist()))
+        qrels[f"q{i}"] = dict(zip(picked, rng.integers(0, 4, JUDGED).tolist(), strict=True))
     sample = {q: run[q] for q in list(run)[:50]}
     assert Run.from_scores(sample) == Run(sample)
     return qrels, Run(run)

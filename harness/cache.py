@@ -28,20 +28,35 @@ def cache_key(*parts: Any, default=str) -> str:
 
 
 class ArtifactCache:
-    """Folders under ``root/<kind>/<key>/``; ``enabled=False`` makes every lookup miss."""
+    """Folders under ``root/<kind>/<key>/``; ``enabled=False`` makes every lookup miss.
+
+    ``complete.json`` lists every file of the entry with its size and SHA-256; ``get`` checks
+    them, so a truncated or corrupted artifact is discarded (and rebuilt by the caller), never
+    used. ``discarded`` keeps why, per key, for the result to show.
+    """
 
     def __init__(self, root: Path, enabled: bool = True):
         self.root = Path(root)
         self.enabled = enabled
+        self.discarded: dict[str, str] = {}
 
     def get(self, kind: str, key: str) -> Path | None:
-        """The entry's folder if it is complete (and the cache enabled), else None."""
+        """The entry's folder if it is complete and intact (and the cache enabled), else None."""
         path = self.root / kind / key
-        if self.enabled and (path / COMPLETE).is_file():
-            return path
-        return None
+        if not (self.enabled and (path / COMPLETE).is_file()):
+            return None
+        problem = self._damage(path)
+        if problem:
+            self.discarded[key] = problem
+            shutil.rmtree(path, ignore_errors=True)
+            return None
+        return path
 
     def info(self, path: Path) -> dict:
+        """What the writer recorded about the entry (its file list aside)."""
+        return {k: v for k, v in self._complete(path).items() if k != "files"}
+
+    def _complete(self, path: Path) -> dict:
         return json.loads((path / COMPLETE).read_text())
 
     @contextmanager
@@ -52,10 +67,39 @@ class ArtifactCache:
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=parent))
         try:
             yield tmp
-            (tmp / COMPLETE).write_text(json.dumps(info, indent=1, default=str))
+            files = {str(f.relative_to(tmp)): _describe(f) for f in sorted(tmp.rglob("*")) if f.is_file()}
+            (tmp / COMPLETE).write_text(json.dumps({**info, "files": files}, indent=1, default=str))
             final = parent / key
             if final.exists():  # rebuilt (--force) or written meanwhile by another run
                 shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _damage(self, path: Path) -> str | None:
+        """Why the entry cannot be trusted, or None when every listed file is intact."""
+        try:
+            files = self._complete(path)["files"]
+        except (OSError, ValueError, KeyError):
+            return "unreadable complete.json"
+        for name, expected in files.items():
+            file = path / name
+            if not file.is_file():
+                return f"{name} is missing"
+            if file.stat().st_size != expected["size"]:
+                return f"{name} is truncated or grown ({file.stat().st_size} bytes, expected {expected['size']})"
+            if _sha256(file) != expected["sha256"]:
+                return f"{name} is corrupt (SHA-256 differs)"
+        return None
+
+
+def _describe(file: Path) -> dict:
+    return {"size": file.stat().st_size, "sha256": _sha256(file)}
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

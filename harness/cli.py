@@ -39,10 +39,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a suite: results, TREC runs and a leaderboard")
     p.add_argument("suite", help="suite file (TOML)")
-    p.add_argument("--pipeline", action="append", default=[], metavar="NAME", help="only these pipelines (name, base name of a sweep, or glob); repeatable")
+    p.add_argument("--pipeline", action="append", default=[], metavar="NAME",
+                   help="only these pipelines (name, base name of a sweep, or glob); repeatable")
     p.add_argument("--dataset", action="append", default=[], metavar="NAME", help="only these datasets; repeatable")
     p.add_argument("--device", action="append", default=[], metavar="DEVICE", help="only these devices; repeatable")
-    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE", help="override a suite value, e.g. pipelines.bm25.k1=1.2; repeatable")
+    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                   help="override a suite value, e.g. pipelines.bm25.k1=1.2; repeatable")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--new", action="store_true", help="start a new run even if the last one is unfinished")
     group.add_argument("--resume", metavar="RUN_ID", help="resume this run")
@@ -63,9 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a TREC run file against TREC qrels, like trec_eval")
     p.add_argument("qrels")
     p.add_argument("run")
-    p.add_argument("-m", "--measure", action="append", default=[], metavar="MEASURE", help=f"measure name as in suites, e.g. nDCG@10; repeatable (default: {' '.join(EVAL_DEFAULT)})")
+    p.add_argument("-m", "--measure", action="append", default=[], metavar="MEASURE",
+                   help=f"measure name as in suites, e.g. nDCG@10; repeatable (default: {' '.join(EVAL_DEFAULT)})")
     p.add_argument("-q", dest="per_query", action="store_true", help="also print per-query values")
-    p.add_argument("-c", dest="complete", action="store_true", help="average over every query in the qrels; missing ones score 0 (trec_eval -c)")
+    p.add_argument("-c", dest="complete", action="store_true",
+                   help="average over every query in the qrels; missing ones score 0 (trec_eval -c)")
     p.add_argument("--precision", type=int, default=4, help="decimals printed (default 4, as trec_eval)")
     p.set_defaults(func=cmd_eval)
 

@@ -56,8 +56,10 @@ def render_markdown(manifest: dict, frame) -> str:
     lines = [
         f"# {manifest.get('suite')} — run {manifest.get('run_id')}",
         "",
-        f"- status: {manifest.get('status')}; started {manifest.get('started')}, finished {manifest.get('finished', '-')}",
-        f"- harness {manifest.get('harness')}; Python {env.get('python')}; host {env.get('host')}; CPU {env.get('cpu')}",
+        f"- status: {manifest.get('status')}; started {manifest.get('started')}, "
+        f"finished {manifest.get('finished', '-')}",
+        f"- harness {manifest.get('harness')}; Python {env.get('python')}; host {env.get('host')}; "
+        f"CPU {env.get('cpu')}",
         f"- retrieval depth k = {manifest.get('k')}; metrics: trec_eval measures (pytrec_eval), mean over every "
         "judged query, a query with no results scores 0 (trec_eval -c)",
         "- times: wall seconds of each phase in this run; `cached` = served from the artifact cache or "

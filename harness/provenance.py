@@ -48,7 +48,8 @@ def threads() -> dict:
     """Thread settings that change speed: env caps, affinity, torch's count when loaded."""
     out = {
         "cpu_count": os.cpu_count(),
-        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ},
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+                if k in os.environ},
     }
     if hasattr(os, "sched_getaffinity"):
         out["affinity"] = sorted(os.sched_getaffinity(0))

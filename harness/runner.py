@@ -141,7 +141,8 @@ def _remove_partial_files(run_dir: Path) -> None:
 def _summary(result: dict) -> str:
     seconds = f"{result['seconds']:.1f}s"
     if result["status"] != "ok":
-        return f"FAILED in {result['error']['phase']} ({result['error']['type']}: {result['error']['message']}) {seconds}"
+        error = result["error"]
+        return f"FAILED in {error['phase']} ({error['type']}: {error['message']}) {seconds}"
     shown = ", ".join(f"{k} {v:.4f}" for k, v in list(result["metrics"].items())[:3] if v is not None)
     return f"{shown} ({seconds})"
 
@@ -172,10 +173,12 @@ class _CellRunner:
             result["dataset"] = collection.describe()
             ctx = self._context(cell, collection, phases)
             phase = "retrieve"
-            run, run_key = self.stages.retrieve(cell.pipeline.retriever, collection, collection.queries, self.suite.k, ctx, phases)
+            run, run_key = self.stages.retrieve(cell.pipeline.retriever, collection, collection.queries,
+                                                self.suite.k, ctx, phases)
             if cell.pipeline.ranker:
                 phase = "rerank"
-                run = self.stages.rerank(cell.pipeline.ranker, collection, collection.queries, run, run_key, ctx, phases)
+                run = self.stages.rerank(cell.pipeline.ranker, collection, collection.queries, run, run_key,
+                                         ctx, phases)
             phase = "evaluate"
             with phases.measure("evaluate"):
                 self._evaluate(result, collection, run, ctx)
@@ -202,7 +205,8 @@ class _CellRunner:
         components = {}
         for stage in filter(None, (cell.pipeline.retriever, cell.pipeline.ranker)):
             info = self.registry.find(stage.kind, stage.plugin)
-            components[stage.kind] = {"plugin": stage.plugin, "distribution": info.distribution, "version": info.version}
+            components[stage.kind] = {"plugin": stage.plugin, "distribution": info.distribution,
+                                      "version": info.version}
         return {
             "schema": CELL_SCHEMA,
             "cell": {"id": cell.id, "key": key, "slug": cell.slug, "dataset": dataset.name,
@@ -214,7 +218,8 @@ class _CellRunner:
                 "k": self.suite.k, "seed": self.suite.seed, "device": cell.device,
                 "threads": self.suite.measure["threads"],
                 "dataset": {"provider": dataset.provider, "params": dataset.params, "fields": dataset.fields,
-                            "queries": dataset.queries, "grades": {str(k): v for k, v in (dataset.grades or {}).items()} or None},
+                            "queries": dataset.queries,
+                            "grades": {str(k): v for k, v in (dataset.grades or {}).items()} or None},
                 "pipeline": cell.pipeline.config(),
                 "metrics": [m.label for m in self.suite.metrics],
             },

@@ -1,6 +1,7 @@
 """Phase timing: every phase of a cell (load, index, retrieve, rerank, evaluate) records its
-wall time (``time.perf_counter``) and whether it did the work or served it from a cache. The measurement issue slots latency distributions and memory
-in here; a phase record is plain data that lands in the cell's result JSON as it is."""
+wall time (``time.perf_counter``) and whether it did the work or served it from a cache. The
+measurement issue slots latency distributions and memory in here; a phase record is plain data
+that lands in the cell's result JSON as it is."""
 
 from __future__ import annotations
 

@@ -110,7 +110,8 @@ def test_run_a_suite_object_with_overrides_is_an_error(write_suite, tmp_path):
 
 
 def test_failed_cells_in_results(write_suite, tmp_path):
-    body = SUITE.replace('name = "reranked"\nretriever = {plugin = "overlap"}', 'name = "reranked"\nretriever = {plugin = "failing"}')
+    body = SUITE.replace('name = "reranked"\nretriever = {plugin = "overlap"}',
+                         'name = "reranked"\nretriever = {plugin = "failing"}')
     registry = registry_with()
     outcome = harness.run(harness.load_suite(write_suite(body), registry=registry), registry=registry,
                           results_dir=tmp_path / "results")

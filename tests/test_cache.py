@@ -141,4 +141,19 @@ def test_info_serialises_other_objects_with_str(tmp_path):
         pass
     entry = cache.get("runs", "k")
     assert cache.info(entry) == {"where": "/x/y", "n": [1, 2]}
-    assert json.loads((entry / COMPLETE).read_text()) == cache.info(entry)
+    assert json.loads((entry / COMPLETE).read_text()) == {**cache.info(entry), "files": {}}
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda f: f.write_bytes(f.read_bytes()[:-3]), "truncated"),
+    (lambda f: f.write_bytes(b"X" + f.read_bytes()[1:]), "corrupt"),
+    (lambda f: f.unlink(), "missing"),
+])
+def test_damaged_entries_are_discarded_never_used(tmp_path, damage, reason):
+    cache = ArtifactCache(tmp_path)
+    with cache.write("embeddings", "k1") as folder:
+        (folder / "vectors.npy").write_bytes(bytes(range(200)))
+    damage(cache.root / "embeddings" / "k1" / "vectors.npy")
+    assert cache.get("embeddings", "k1") is None
+    assert reason in cache.discarded["k1"]
+    assert not (cache.root / "embeddings" / "k1").exists()  # the caller rebuilds it

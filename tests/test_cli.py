@@ -48,8 +48,8 @@ def run_cli(capsys, *argv):
 
 
 def table_rows(text: str) -> list[list[str]]:
-    lines = [l for l in text.splitlines() if l.startswith("|") and not set(l) <= set("|-: ")]
-    return [[c.strip() for c in l.strip("|").split("|")] for l in lines]
+    lines = [line for line in text.splitlines() if line.startswith("|") and not set(line) <= set("|-: ")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
 
 
 def test_run_prints_the_leaderboard(capsys, suite, results):
@@ -74,7 +74,8 @@ def test_run_quiet(capsys, suite, results):
 
 
 def test_run_pipeline_selection_and_set(capsys, suite, results):
-    code, out, err = run_cli(capsys, "run", suite, "--results", results, "--pipeline", "bm25", "--set", "k=3", "--quiet")
+    code, _, err = run_cli(capsys, "run", suite, "--results", results, "--pipeline", "bm25", "--set", "k=3",
+                           "--quiet")
     assert code == 0, err
     manifest = read_json(run_dirs(results / "clisuite")[0] / MANIFEST)
     assert list(manifest["cells"]) == ["tiny/bm25/cpu"]
@@ -139,7 +140,8 @@ def test_run_invalid_suite_exits_2_with_problems(capsys, write_suite, results):
     code, out, err = run_cli(capsys, "run", path, "--results", results)
     assert code == 2 and out == ""
     assert err.startswith(f"{path}: 2 problem(s)\n")
-    assert re.search(rf"  {re.escape(str(path))}:\d+: pipelines\[1\]\.retriever\.methd: unknown parameter \(did you mean 'method'\?\)", err)
+    assert re.search(rf"  {re.escape(str(path))}:\d+: pipelines\[1\]\.retriever\.methd: "
+                     r"unknown parameter \(did you mean 'method'\?\)", err)
     assert re.search(rf"  {re.escape(str(path))}:3: k: must be >= 1", err)
     assert "Traceback" not in err
     assert not results.exists()
@@ -216,7 +218,7 @@ def parse_report(out: str) -> dict:
 def test_eval_all_lines(capsys, trec_files):
     code, out, err = run_cli(capsys, "eval", *trec_files, "-m", "P@2", "-m", "RR")
     assert code == 0 and err == ""
-    assert all(re.fullmatch(r"\S+ *\tall\t *\d\.\d{4}", l) for l in out.splitlines())
+    assert all(re.fullmatch(r"\S+ *\tall\t *\d\.\d{4}", line) for line in out.splitlines())
     values = parse_report(out)
     # q1: P@2 = 1, RR = 1; q2: P@2 = 0.5, RR = 0.5; q3 is not in the run (no -c): not averaged
     assert values == {("P@2", "all"): "0.7500", ("RR", "all"): "0.7500"}
@@ -232,7 +234,7 @@ def test_eval_complete_and_per_query(capsys, trec_files):
 def test_eval_default_measures(capsys, trec_files):
     code, out, _ = run_cli(capsys, "eval", *trec_files)
     assert code == 0
-    assert [l.split("\t")[0].strip() for l in out.splitlines()] == cli.EVAL_DEFAULT
+    assert [line.split("\t")[0].strip() for line in out.splitlines()] == cli.EVAL_DEFAULT
 
 
 def test_eval_bad_file_names_file_and_line(capsys, trec_files, tmp_path):
@@ -285,7 +287,7 @@ def test_version(capsys):
 
 
 def test_no_command_prints_help(capsys):
-    code, out, err = run_cli(capsys)
+    code, out, _ = run_cli(capsys)
     assert code == 2
     assert out.startswith("usage: harness") and "run" in out and "eval" in out
 

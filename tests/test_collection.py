@@ -12,7 +12,8 @@ from harness.collection import Collection, Document
 def make(**changes) -> Collection:
     base = dict(
         name="c",
-        docs=[Document("d1", "wing lift", "Wings"), Document("d2", "heat transfer", ""), Document("d3", "", "Only title")],
+        docs=[Document("d1", "wing lift", "Wings"), Document("d2", "heat transfer", ""),
+              Document("d3", "", "Only title")],
         queries={"q1": "wing", "q2": "heat", "q3": "unjudged"},
         qrels={"q1": {"d1": 2, "d2": 0}, "q2": {"d2": 1}},
     )
@@ -62,10 +63,14 @@ def test_fingerprints_are_stable():
 @pytest.mark.parametrize(
     "changes, changed",
     [
-        (dict(docs=[Document("d1", "wing lift!", "Wings"), Document("d2", "heat transfer", ""), Document("d3", "", "Only title")]), "corpus"),
-        (dict(docs=[Document("d1", "wing lift", "Wing"), Document("d2", "heat transfer", ""), Document("d3", "", "Only title")]), "corpus"),
-        (dict(docs=[Document("dX", "wing lift", "Wings"), Document("d2", "heat transfer", ""), Document("d3", "", "Only title")]), "corpus"),
-        (dict(docs=[Document("d2", "heat transfer", ""), Document("d1", "wing lift", "Wings"), Document("d3", "", "Only title")]), "corpus"),
+        (dict(docs=[Document("d1", "wing lift!", "Wings"), Document("d2", "heat transfer", ""),
+                    Document("d3", "", "Only title")]), "corpus"),
+        (dict(docs=[Document("d1", "wing lift", "Wing"), Document("d2", "heat transfer", ""),
+                    Document("d3", "", "Only title")]), "corpus"),
+        (dict(docs=[Document("dX", "wing lift", "Wings"), Document("d2", "heat transfer", ""),
+                    Document("d3", "", "Only title")]), "corpus"),
+        (dict(docs=[Document("d2", "heat transfer", ""), Document("d1", "wing lift", "Wings"),
+                    Document("d3", "", "Only title")]), "corpus"),
         (dict(docs=[Document("d1", "wing lift", "Wings"), Document("d2", "heat transfer", "")]), "corpus"),
         (dict(fields=("text",)), "corpus"),
         (dict(queries={"q1": "wings", "q2": "heat", "q3": "unjudged"}), "queries"),
@@ -78,7 +83,8 @@ def test_fingerprints_are_stable():
 def test_fingerprints_follow_the_content(changes, changed):
     base, other = make(), make(**changes)
     names = ("corpus", "queries", "qrels")
-    for name, before, after in zip(names, fingerprints(base), fingerprints(other)):
+    # fingerprints() also yields the combined fingerprint last; it changes with any part, so it is left out here
+    for name, before, after in zip(names, fingerprints(base), fingerprints(other), strict=False):
         if name == changed:
             assert before != after, name
         else:

@@ -65,8 +65,8 @@ def expected_order(results: list[dict], datasets=("b", "a")) -> list[tuple[str, 
 
 def table_rows(markdown: str) -> list[list[str]]:
     """The cells of the Markdown table (header first), stripped."""
-    lines = [l for l in markdown.splitlines() if l.startswith("|")]
-    return [[c.strip() for c in l.strip("|").split("|")] for l in lines if not set(l) <= set("|-: ")]
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines if not set(line) <= set("|-: ")]
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_markdown_title_provenance_and_rows(first):
     assert f"- status: finished; started {manifest['started']}, finished {manifest['finished']}" in lines
     env = manifest["environment"]
     assert f"- harness {manifest['harness']}; Python {env['python']}; host {env['host']}; CPU {env['cpu']}" in lines
-    assert any(l.startswith("- retrieval depth k = 5; metrics:") for l in lines)
+    assert any(line.startswith("- retrieval depth k = 5; metrics:") for line in lines)
     rows = table_rows(text)
     header, body = rows[0], rows[1:]
     assert header == ["dataset", "pipeline", "device", "nDCG@3", "AP", "index s", "retrieve s", "rerank s", "status"]
@@ -126,7 +126,8 @@ def test_rerun_shows_cached_times(write_suite, tmp_path, first):
 
 def test_csv_has_full_precision_values(first):
     frame = pd.read_csv(first.run_dir / "leaderboard.csv")
-    assert list(frame.columns) == ["dataset", "pipeline", "device", "nDCG@3", "AP", "index s", "retrieve s", "rerank s", "status"]
+    assert list(frame.columns) == ["dataset", "pipeline", "device", "nDCG@3", "AP", "index s", "retrieve s",
+                                   "rerank s", "status"]
     assert len(frame) == 8
     by_cell = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in first.results}
     for _, row in frame.iterrows():
@@ -165,13 +166,13 @@ def test_rerender_a_copied_folder(first, tmp_path):
 
 
 def test_rerender_reflects_edited_cells(first):
-    manifest, cells = load_run(first.run_dir)
+    _, cells = load_run(first.run_dir)
     cell = next(c for c in cells if c["cell"]["dataset"] == "a" and c["cell"]["pipeline"] == "reranked")
     cell["metrics"]["nDCG@3"] = 0.99
     write_json(first.run_dir / "cells" / f"{cell['cell']['slug']}.json", cell)
     write_leaderboard(first.run_dir)
     body = table_rows((first.run_dir / "leaderboard.md").read_text())[1:]
-    assert [r[1] for r in body if r[0] == "a"][0] == "reranked"
+    assert next(r[1] for r in body if r[0] == "a") == "reranked"
     b_names = [r[1] for r in body if r[0] == "b"]
     assert b_names[-1] == "bad" and b_names.index("overlap") < b_names.index("reranked")
 

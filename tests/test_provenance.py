@@ -17,7 +17,8 @@ from harness import provenance
 
 def test_environment_keys_and_types(tmp_path):
     env = provenance.environment()
-    assert set(env) == {"harness", "python", "platform", "host", "cpu", "memory_bytes", "threads", "libraries", "suite_git"}
+    assert set(env) == {"harness", "python", "platform", "host", "cpu", "memory_bytes", "threads", "libraries",
+                        "suite_git"}
     assert env["harness"] == harness.__version__
     assert env["python"] == sys.version.split()[0]
     for key in ("platform", "host", "cpu"):
@@ -38,7 +39,8 @@ def test_version_of():
 
 
 def test_environment_does_not_import_heavy_libraries():
-    code = "import sys, harness.provenance as p; p.environment(); print(sorted({'torch', 'transformers', 'numpy', 'pandas'} & set(sys.modules)))"
+    code = ("import sys, harness.provenance as p; p.environment(); "
+            "print(sorted({'torch', 'transformers', 'numpy', 'pandas'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -51,7 +53,8 @@ def git(folder, *args):
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_GLOBAL": os.devnull,
            "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(["git", *args], cwd=folder, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    done = subprocess.run(["git", *args], cwd=folder, env=env, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def test_results_layout_and_run_files_reproduce_metrics(write_suite, tmp_path, t
         complete = {q: run_file.scores.get(q, {}) for q in qrels}  # trec_eval -c
         measures = pytrec_eval.RelevanceEvaluator(qrels, {"map", "ndcg_cut.3", "P.2", "recall.5", "recip_rank"})
         per_query = measures.evaluate(complete)
-        for label, measure in [("AP", "map"), ("nDCG@3", "ndcg_cut_3"), ("P@2", "P_2"), ("R@5", "recall_5"), ("RR", "recip_rank")]:
+        for label, measure in [("AP", "map"), ("nDCG@3", "ndcg_cut_3"), ("P@2", "P_2"), ("R@5", "recall_5"),
+                               ("RR", "recip_rank")]:
             expected = sum(v[measure] for v in per_query.values()) / len(per_query)
             assert result["metrics"][label] == pytest.approx(expected, abs=1e-12), label
     assert (outcome.run_dir / "leaderboard.md").read_text().count("| tiny ") == 2
@@ -72,7 +73,8 @@ def test_reranker_reorders_head_and_keeps_tail(write_suite, tmp_path):
 
 
 def test_failing_cell_is_recorded_and_others_run(write_suite, tmp_path):
-    body = SUITE.replace('name = "reranked"\nretriever = {plugin = "overlap"}', 'name = "reranked"\nretriever = {plugin = "failing"}')
+    body = SUITE.replace('name = "reranked"\nretriever = {plugin = "overlap"}',
+                         'name = "reranked"\nretriever = {plugin = "failing"}')
     outcome = run(write_suite, tmp_path, body)
     ok, failed = outcome.results
     assert ok["status"] == "ok"
@@ -145,7 +147,8 @@ def test_index_cache_for_persistent_retrievers(write_suite, tmp_path):
 
 def test_nested_retrievers_run_through_the_runner(write_suite, tmp_path):
     body = SUITE.replace('name = "reranked"\nretriever = {plugin = "overlap"}',
-                         'name = "reranked"\nretriever = {plugin = "fusion", retrievers = [{plugin = "overlap"}, {plugin = "bm25"}]}')
+                         'name = "reranked"\n'
+                         'retriever = {plugin = "fusion", retrievers = [{plugin = "overlap"}, {plugin = "bm25"}]}')
     outcome = run(write_suite, tmp_path, body)
     fused = outcome.results[1]
     assert fused["status"] == "ok", fused["error"]
@@ -156,7 +159,8 @@ def test_nested_retrievers_run_through_the_runner(write_suite, tmp_path):
 
 def test_compressors_run_and_report(write_suite, tmp_path):
     body = SUITE.replace('name = "reranked"\nretriever = {plugin = "overlap"}',
-                         'name = "reranked"\nretriever = {plugin = "overlap-compressible", compressors = [{plugin = "halve"}]}')
+                         'name = "reranked"\n'
+                         'retriever = {plugin = "overlap-compressible", compressors = [{plugin = "halve"}]}')
     outcome = run(write_suite, tmp_path, body)
     compressed = outcome.results[1]
     assert compressed["status"] == "ok", compressed["error"]

@@ -151,7 +151,8 @@ def test_nested_component_specs_are_validated(write_suite):
     problems = problems_of(write_suite(body))
     assert "did you mean 'overlap'" in problems["pipelines[1].retriever.retrievers[1].plugin"].message
     ok = VALID.replace('retriever = {plugin = "overlap"}',
-                       'retriever = {plugin = "fusion", retrievers = [{plugin = "bm25", k1 = 1.0}, {plugin = "overlap"}]}')
+                       'retriever = {plugin = "fusion", '
+                       'retrievers = [{plugin = "bm25", k1 = 1.0}, {plugin = "overlap"}]}')
     suite = load_suite(write_suite(ok), registry=registry_with())
     config = suite.pipelines[1].config()["retriever"]
     assert config["retrievers"][0]["plugin"] == "bm25" and config["retrievers"][0]["k1"] == 1.0
@@ -162,14 +163,20 @@ def test_compressors_attach_to_stages(write_suite):
                          'retriever = {plugin = "overlap-compressible", compressors = [{plugin = "halve"}]}')
     suite = load_suite(write_suite(body), registry=registry_with())
     assert [c.plugin for c in suite.pipelines[1].retriever.compressors] == ["halve"]
-    bad = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "svd"}]')
+    bad = VALID.replace('retriever = {plugin = "overlap"}',
+                        'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "svd"}]')
     problems = problems_of(write_suite(bad))
     assert any("no compressor named 'svd'" in p.message for p in problems.values())
-    halve = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "halve"}]')
-    assert "no stage of this pipeline is compressible" in problems_of(write_suite(halve))["pipelines[1].compressors"].message
-    own = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap", compressors = [{plugin = "halve"}]}')
-    assert "'overlap' is not compressible" in problems_of(write_suite(own))["pipelines[1].retriever.compressors"].message
-    shared = VALID.replace('retriever = {plugin = "overlap"}', 'retriever = {plugin = "overlap-compressible"}\ncompressors = [{plugin = "halve"}]')
+    halve = VALID.replace('retriever = {plugin = "overlap"}',
+                          'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "halve"}]')
+    message = problems_of(write_suite(halve))["pipelines[1].compressors"].message
+    assert "no stage of this pipeline is compressible" in message
+    own = VALID.replace('retriever = {plugin = "overlap"}',
+                        'retriever = {plugin = "overlap", compressors = [{plugin = "halve"}]}')
+    message = problems_of(write_suite(own))["pipelines[1].retriever.compressors"].message
+    assert "'overlap' is not compressible" in message
+    shared = VALID.replace('retriever = {plugin = "overlap"}',
+                           'retriever = {plugin = "overlap-compressible"}\ncompressors = [{plugin = "halve"}]')
     pipeline = load_suite(write_suite(shared), registry=registry_with()).pipelines[1]
     assert [c.plugin for c in pipeline.retriever.compressors] == ["halve"]  # only compressible stages
     assert pipeline.ranker.compressors == []

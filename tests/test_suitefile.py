@@ -202,7 +202,8 @@ def test_split_assignment():
     assert split_assignment("name=") == (["name"], "")
 
 
-@pytest.mark.parametrize("bad, message", [("k", "expected KEY.PATH=VALUE"), ("=3", "empty key"), (" . =3", "empty key")])
+@pytest.mark.parametrize("bad, message",
+                         [("k", "expected KEY.PATH=VALUE"), ("=3", "empty key"), (" . =3", "empty key")])
 def test_split_assignment_errors(bad, message):
     with pytest.raises(ValueError, match=message) as info:
         split_assignment(bad)

@@ -67,7 +67,8 @@ class SuiteChecker:
         if stats["baseline"] and pipelines:
             names = {p.name for p in pipelines} | {p.base for p in pipelines}
             if stats["baseline"] not in names:
-                self.problem(("stats", "baseline"), f"no pipeline named {stats['baseline']!r}{did_you_mean(stats['baseline'], names)}")
+                self.problem(("stats", "baseline"),
+                             f"no pipeline named {stats['baseline']!r}{did_you_mean(stats['baseline'], names)}")
         if top["name"] is not None and not NAME.match(top["name"]):
             self.problem(("name",), "use letters, digits and . _ + - (it names a folder)")
         return Suite(
@@ -121,7 +122,8 @@ class SuiteChecker:
                 self.problem(path + ("source",), "give either source or provider, not both")
             provider, _, value = core["source"].partition(":")
             if not value:
-                self.problem(path + ("source",), f"expected 'provider:value', e.g. 'irds:cranfield' or 'beir:path/to/folder', got {core['source']!r}")
+                self.problem(path + ("source",), "expected 'provider:value', e.g. 'irds:cranfield' or "
+                             f"'beir:path/to/folder', got {core['source']!r}")
                 return None
         elif provider is None:
             self.problem(path, "needs a source (e.g. source = \"irds:cranfield\") or a provider")
@@ -188,7 +190,8 @@ class SuiteChecker:
         if entry.get("ranker") is not None:
             ranker = self.stage(path + ("ranker",), "ranker", entry["ranker"])
             if ranker and ranker.depth > k:
-                self.problem(path + ("ranker", "depth"), f"rerank depth {ranker.depth} is beyond the retrieval depth k = {k}")
+                self.problem(path + ("ranker", "depth"),
+                             f"rerank depth {ranker.depth} is beyond the retrieval depth k = {k}")
         shared = [c for c in (self.compressor(path + ("compressors", j), c) for j, c in enumerate(shared)) if c]
         compressible = [s for s in (retriever, ranker) if s and _compressible(s.cls)]
         if shared and not compressible:
@@ -205,7 +208,8 @@ class SuiteChecker:
             self.problem(path, f"must be a table like {{plugin = \"name\", ...}}, got {type(table).__name__}")
             return None
         if "plugin" not in table:
-            self.problem(path + ("plugin",), f"is required: which {kind} plugin to use (installed: {', '.join(self.registry.names(kind)) or 'none'})")
+            installed = ", ".join(self.registry.names(kind)) or "none"
+            self.problem(path + ("plugin",), f"is required: which {kind} plugin to use (installed: {installed})")
             return None
         cls = self.component_class(path + ("plugin",), kind, table["plugin"])
         if cls is None:
@@ -218,11 +222,13 @@ class SuiteChecker:
         for key, param in cls.params.items():  # nested component specs
             if param.is_component and isinstance(params.get(key), (dict, list)):
                 values = params[key] if param.many else [params[key]]
-                nested = [self.stage(path + ((key, j) if param.many else (key,)), param.type, v) for j, v in enumerate(values)]
+                nested = [self.stage(path + ((key, j) if param.many else (key,)), param.type, v)
+                          for j, v in enumerate(values)]
                 params[key] = nested if param.many else nested[0]
         compressors = [self.compressor(path + ("compressors", j), c) for j, c in enumerate(core.get("compressors", []))]
         if compressors and not _compressible(cls):
-            self.problem(path + ("compressors",), f"{kind} {table['plugin']!r} is not compressible (exposes no torch modules)")
+            self.problem(path + ("compressors",),
+                         f"{kind} {table['plugin']!r} is not compressible (exposes no torch modules)")
         return StageSpec(kind, table["plugin"], params, cls, core.get("depth"), [c for c in compressors if c])
 
     def compressor(self, path: tuple, table: Any) -> StageSpec | None:
@@ -257,9 +263,9 @@ class SuiteChecker:
         for combo in itertools.product(*(values for _, values in targets.values())):
             variant = copy.deepcopy(entry)
             variant.pop("sweep", None)
-            for (target, _), value in zip(targets.values(), combo):
+            for (target, _), value in zip(targets.values(), combo, strict=True):
                 _set_in(variant, target, value)
-            variants.append((dict(zip(targets, combo)), variant))
+            variants.append((dict(zip(targets, combo, strict=True)), variant))
         return variants or [({}, entry)]
 
     def param_path(self, path: tuple, entry: dict, key: str) -> list | None:
@@ -292,7 +298,8 @@ class SuiteChecker:
             options = " or ".join(".".join(map(str, f)) for f in found)
             self.problem(path, f"{key!r} is a parameter of several stages: write {options}")
         else:
-            self.problem(path, f"no stage of this pipeline has a parameter {key!r}{did_you_mean(key, self._stage_params(entry))}")
+            hint = did_you_mean(key, self._stage_params(entry))
+            self.problem(path, f"no stage of this pipeline has a parameter {key!r}{hint}")
         return None
 
     def _stage_params(self, entry: dict) -> set[str]:

@@ -58,5 +58,6 @@ PIPELINE = {
 }
 STAGE_CORE = {
     "retriever": {"compressors": Param(dict, [], many=True)},
-    "ranker": {"compressors": Param(dict, [], many=True), "depth": Param(int, 100, "candidates reranked per query", min=1)},
+    "ranker": {"compressors": Param(dict, [], many=True),
+               "depth": Param(int, 100, "candidates reranked per query", min=1)},
 }

@@ -123,7 +123,7 @@ class BM25(Retriever):
         try:  # fail when the component is built, not halfway through a run
             re.compile(self.token_pattern)
         except re.error as exc:
-            raise ValueError(f"bm25: token_pattern {self.token_pattern!r} is invalid: {exc}")
+            raise ValueError(f"bm25: token_pattern {self.token_pattern!r} is invalid: {exc}") from exc
         self._bm25 = None
         self._doc_ids: list[str] = []
         self._id_rank = None  # numpy array, built on first retrieve
@@ -191,7 +191,7 @@ class BM25(Retriever):
             self._id_rank = np.empty(len(order), dtype=np.int64)
             self._id_rank[order] = np.arange(len(order))
         top = np.lexsort((self._id_rank[docs], scores))[::-1][:k]
-        return list(zip((self._doc_ids[i] for i in docs[top].tolist()), scores[top].tolist()))
+        return list(zip((self._doc_ids[i] for i in docs[top].tolist()), scores[top].tolist(), strict=True))
 
     # Persistence for the runner's index cache: bm25s's own files (numpy arrays without pickle,
     # JSON vocabulary) plus our document ids and the parameters that rebuild the query analyzer.
