@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .params import Param, resolve_params
 
 if TYPE_CHECKING:
+    from .cache import ArtifactCache
     from .collection import Collection
     from .ranking import Run
 
@@ -195,7 +196,10 @@ class Context:
     ``base_dir`` resolves relative paths in parameters (the suite file's folder). ``artifacts``
     collects by-products of the stages (a dense retriever's embeddings, say) for metrics that
     need more than (qrels, run). ``retrieve`` runs a nested retriever spec through the runner,
-    with its caching, for components that combine several retrievers.
+    with its caching, for components that combine several retrievers. ``cache`` is the artifact
+    cache, for artifacts a component keys itself (embeddings shared by a retriever and a ranker);
+    it verifies every file it serves. ``phase`` is the result record of the phase the component
+    is working in: add what the result should show (your own cache hits, batch sizes).
     """
 
     device: str = "cpu"
@@ -205,6 +209,8 @@ class Context:
     artifacts: dict[str, Any] = field(default_factory=dict)
     collection: Collection | None = None
     retrieve: Callable[[dict, Mapping[str, str], int], Run] | None = None
+    cache: ArtifactCache | None = None
+    phase: dict[str, Any] = field(default_factory=dict)
 
     def resolve_path(self, value: str | Path) -> Path:
         path = Path(value).expanduser()

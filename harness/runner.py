@@ -246,7 +246,7 @@ class _CellRunner:
 
     def _context(self, cell: Cell, collection: Collection, phases: Phases) -> Context:
         ctx = Context(device=cell.device, base_dir=self.suite.base_dir, seed=self.suite.seed,
-                      progress=self.progress, collection=collection)
+                      progress=self.progress, collection=collection, cache=self.stages.cache)
 
         def retrieve(spec, queries, k):  # nested retrievers (rank fusion) share the caches
             return self.stages.retrieve(spec, collection, queries, k, ctx, phases, prefix=f"{spec.plugin}.")[0]

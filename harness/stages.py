@@ -75,6 +75,7 @@ class StageExecutor:
                 run = read_run(cached / "run.trec")
             self._runs[run_key] = run
             return run, run_key
+        discarded = self.cache.discarded.get(run_key)
         index_key = cache_key("index", ident, corpus, default=_canonical)
         retriever = self._components.get(index_key)
         if retriever is None:
@@ -85,6 +86,9 @@ class StageExecutor:
         else:
             phases.note(prefix + "index", cache="memory")
         with phases.measure(phase, cache="miss", queries=len(queries)) as record:
+            if discarded:
+                record["discarded"] = discarded
+            ctx.phase = record
             run = retriever.retrieve(queries, k, ctx)
         _check_run(run, f"retriever {spec.plugin!r}", k)
         self._store(run_key, run, record)
@@ -94,10 +98,14 @@ class StageExecutor:
         persistent = callable(getattr(retriever, "save", None)) and callable(getattr(retriever, "load", None))
         cached = self.cache.get("indexes", key) if persistent else None
         if cached:
-            with phases.measure(prefix + "index", cache="hit", built=self.cache.info(cached)):
+            with phases.measure(prefix + "index", cache="hit", built=self.cache.info(cached)) as record:
+                ctx.phase = record
                 retriever.load(cached / "index")
             return
         with phases.measure(prefix + "index", cache="miss", documents=len(collection.docs)) as record:
+            if key in self.cache.discarded:
+                record["discarded"] = self.cache.discarded[key]
+            ctx.phase = record
             retriever.index(collection, ctx)
         if persistent:
             with self.cache.write("indexes", key, seconds=record["seconds"], **_where()) as folder:
@@ -126,11 +134,15 @@ class StageExecutor:
         if ranker is None:
             ranker = component
             self._compress(spec, ranker, ctx, phases, "")
-            with phases.measure("prepare", cache="miss"):
+            with phases.measure("prepare", cache="miss") as record:
+                ctx.phase = record
                 ranker.prepare(collection, ctx)
             self._components[prepare_key] = ranker
         head = run.truncate(spec.depth)
         with phases.measure("rerank", cache="miss", depth=spec.depth, candidates=head.num_docs()) as record:
+            if key in self.cache.discarded:
+                record["discarded"] = self.cache.discarded[key]
+            ctx.phase = record
             rescored = ranker.rerank(queries, head, ctx)
         if not isinstance(rescored, Run):
             raise StageError(f"ranker {spec.plugin!r} returned {type(rescored).__name__}, not a Run")
@@ -152,6 +164,7 @@ class StageExecutor:
                 f"{spec.kind} {spec.plugin!r} is not compressible (it exposes no torch_modules())"
             )
         with phases.measure(prefix + "compress", chain=[c.plugin for c in spec.compressors]) as record:
+            ctx.phase = record
             modules = component.torch_modules()
             reports = []
             for compressor_spec in spec.compressors:

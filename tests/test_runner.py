@@ -184,3 +184,13 @@ def test_qrels_are_read_back_from_beir(tiny_beir, tmp_path):
     qrels = {"q1": {"d3": 2, "d1": 1}}
     (tmp_path / "q.txt").write_text(format_qrels(qrels))
     assert read_qrels(tmp_path / "q.txt") == qrels
+
+
+def test_damaged_cached_run_is_rebuilt_and_says_so(write_suite, tmp_path):
+    run(write_suite, tmp_path)
+    for run_file in (tmp_path / "results" / ".cache" / "runs").glob("*/run.trec"):
+        run_file.write_text(run_file.read_text()[:-20])  # truncated
+    again = run(write_suite, tmp_path)
+    phases = again.results[0]["phases"]["retrieve"]
+    assert phases["cache"] == "miss" and "truncated" in phases["discarded"]
+    assert again.results[0]["metrics"] == run(write_suite, tmp_path).results[0]["metrics"]
