@@ -74,6 +74,13 @@ def irds_cranfield() -> str:
     return "cranfield"
 
 
+@pytest.fixture(scope="session")
+def session_cache_dir(tmp_path_factory) -> Path:
+    """One artifact cache for the whole test session: expensive artifacts (encoded corpora) are
+    built once and shared by every test that points ``output.cache_dir`` here."""
+    return tmp_path_factory.mktemp("artifact-cache")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_registry():
     """Each test sees the installed plugins as they are now (tests install and disable some)."""

@@ -83,8 +83,9 @@ def run_suite(
     progress.log(f"{'resuming' if resumed else 'new'} run {run_dir} ({len(cells)} cells)")
     for cell in suite.unsupported(pipelines, datasets, devices):
         progress.log(f"skipped {cell.id}: no stage of {cell.pipeline.name!r} runs on {cell.device}")
+    cache_dir = Path(suite.output["cache_dir"]) if suite.output["cache_dir"] else root / ".cache"
     runner = _CellRunner(suite, registry or get_registry(),
-                         ArtifactCache(root / ".cache", enabled=suite.output["cache"] and not force),
+                         ArtifactCache(cache_dir, enabled=suite.output["cache"] and not force),
                          progress, manifest["environment"])
     for number, cell in enumerate(cells, 1):
         key = cell_key(suite, cell)

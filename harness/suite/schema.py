@@ -39,6 +39,7 @@ OUTPUT = {
     "per_query": Param(bool, True, "store per-query metric values in cell results"),
     "leaderboard": Param(str, ["md", "csv"], "leaderboard formats", choices=("md", "csv"), many=True),
     "cache": Param(bool, True, "reuse cached artifacts (indexes, runs) across runs"),
+    "cache_dir": Param(str, None, "artifact cache folder; default <dir>/.cache", nullable=True),
 }
 DATASET = {
     "name": Param(str, None, "name in results; default: from the source", nullable=True),
