@@ -43,6 +43,13 @@ class Component:
         for key, value in self.config.items():
             setattr(self, key, value)
 
+    def setup(self, ctx: Context) -> None:
+        """Load what the component needs before its first use (model weights, tokenizers).
+
+        The runner times this apart (phase ``load``), so model loading is never mistaken for
+        indexing or query latency. Keep constructors cheap: they run at validation time too.
+        """
+
     def identity(self, ctx: Context) -> dict:
         """What decides this component's output besides its inputs, for cache keys: the
         parameters; components that read files add a hash of their content."""
