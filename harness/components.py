@@ -46,7 +46,7 @@ class Component:
     def setup(self, ctx: Context) -> None:
         """Load what the component needs before its first use (model weights, tokenizers).
 
-        The runner times this apart (phase ``load``), so model loading is never mistaken for
+        The runner times this apart (phase ``load_model``), so model loading is never mistaken for
         indexing or query latency. Keep constructors cheap: they run at validation time too.
         """
 
