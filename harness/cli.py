@@ -14,6 +14,8 @@ import sys
 from . import __version__
 
 EVAL_DEFAULT = ["AP", "nDCG", "nDCG@10", "P@10", "R@100", "RR", "Rprec", "Bpref"]
+MIXED_HELP = ("show cost columns even when cells were measured on different hardware fingerprints "
+              "(a hardware column tells them apart); by default they are left out, with the reason")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="ignore the artifact cache (recompute indexes and runs)")
     p.add_argument("--results", metavar="DIR", help="results root (default: the suite's output.dir, 'results')")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--mixed-hardware", action="store_true", help=MIXED_HELP)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a suite and report every problem at once")
@@ -75,7 +78,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("leaderboard", help="re-render the leaderboard of a results folder")
     p.add_argument("run_dir", help="a run folder, or a suite's results folder (its latest run)")
+    p.add_argument("--mixed-hardware", action="store_true", help=MIXED_HELP)
     p.set_defaults(func=cmd_leaderboard)
+    from . import scaffold  # standard library only: keeps --help instant
+
+    scaffold.add_parser(sub)
     return parser
 
 
@@ -124,10 +131,11 @@ def cmd_run(args) -> int:
             outcome = run_suite(
                 suite, pipelines=args.pipeline, datasets=args.dataset, devices=args.device,
                 new=args.new, resume=args.resume, force=args.force, results_dir=args.results,
-                progress=progress,
+                progress=progress, mixed_hardware=args.mixed_hardware,
             )
     except (ValueError, FileNotFoundError) as exc:
         return _error(str(exc))
+    _say_refusal(outcome.results, args.mixed_hardware)
     if not args.quiet:
         md = outcome.run_dir / "leaderboard.md"  # absent when output.leaderboard leaves it out
         if md.is_file():
@@ -198,12 +206,21 @@ def cmd_leaderboard(args) -> int:
         results = load_results(args.run_dir)
     except FileNotFoundError as exc:
         return _error(str(exc))
-    written = write_leaderboard(results.run_dir)
+    _say_refusal(results.raw, args.mixed_hardware)
+    written = write_leaderboard(results.run_dir, mixed_hardware=args.mixed_hardware)
     md = Path(results.run_dir) / "leaderboard.md"
     if md in written:
         print(md.read_text(), end="")
     print("written: " + ", ".join(str(p) for p in written), file=sys.stderr)
     return 0
+
+
+def _say_refusal(cells: list[dict], mixed_hardware: bool) -> None:
+    from .leaderboard import hardware_refusal
+
+    refusal = None if mixed_hardware else hardware_refusal(cells)
+    if refusal:
+        print(f"note: {refusal}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ Environment:
 * ``HARNESS_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry points (built-ins only), as pytest's
   ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``;
 * ``HARNESS_PLUGINS=name,other``: load only these entry points (by entry-point or distribution
-  name); with autoloading disabled, these are still loaded.
+  name); with autoloading disabled, these are still loaded;
+* ``HARNESS_PLUGIN_MODULES=mod,pkg.mod``: also register these importable modules as plugins, as
+  pytest's ``PYTEST_PLUGINS`` (always, whatever the two above say). Isolated cells inherit the
+  environment, so a worker process sees the same components as the run that started it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -29,6 +33,7 @@ from .params import did_you_mean
 ENTRY_POINT_GROUP = "harness"
 DISABLE_ENV = "HARNESS_DISABLE_PLUGIN_AUTOLOAD"
 ALLOW_ENV = "HARNESS_PLUGINS"
+MODULES_ENV = "HARNESS_PLUGIN_MODULES"
 BUILTIN_MODULES = (
     "harness.builtin.datasets",
     "harness.builtin.measures",
@@ -151,10 +156,33 @@ def load_registry(env: dict | None = None) -> Registry:
         dist = ep.dist
         info = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?")
         plugins.append((info, _register(pm, info, ep.load)))
+    for module in _env_modules(env):
+        info = PluginInfo(module, *_distribution_of(module))
+        plugins.append((info, _register(pm, info, lambda m=module: importlib.import_module(m))))
     for info, plugin in plugins:
         if plugin is not None:
             _collect(pm, info, plugin)
     return Registry([info for info, _ in plugins])
+
+
+def _env_modules(env: dict) -> list[str]:
+    return list(dict.fromkeys(m.strip() for m in env.get(MODULES_ENV, "").split(",") if m.strip()))
+
+
+def _distribution_of(module: str) -> tuple[str, str]:
+    """(distribution, version) of the installed distribution providing the module's top-level
+    package; a module that none provides (a test folder, a notebook's) is its own distribution."""
+    top = module.split(".")[0]
+    for dist in _packages().get(top, []):
+        return dist, importlib.metadata.version(dist)
+    return top, "0+local"
+
+
+@functools.cache
+def _packages() -> dict[str, list[str]]:
+    """Top-level package → distributions; scanning every installed distribution takes ~0.1 s, so
+    once per process."""
+    return importlib.metadata.packages_distributions()
 
 
 def _register(pm: pluggy.PluginManager, info: PluginInfo, load) -> Any:

@@ -7,15 +7,26 @@ the component's identity (plugin, version, parameters, compressors), the collect
 fingerprints and k. Every phase record says whether it did the work (``cache: miss``) or was
 served (``hit`` from disk, ``memory`` from earlier in this run), so no cost figure from another
 run is ever presented as measured now.
+
+A component is made ready once: ``setup`` (phase ``load_model``, only for components that define
+it), compressors, then ``index`` or ``prepare``. ``retriever``/``ranker`` hand out ready components
+without consulting the run cache, for the latency loops (measure/latency.py).
+
+A retriever that also defines ``encode_queries(queries) -> vectors`` and ``search(vectors, k) ->
+Run`` (the two-step protocol: its ``retrieve`` calls the two) has them timed as phases
+``query_encode`` and ``search`` inside its ``retrieve`` record; ``retrieve`` itself still runs, so
+what else it does (artifacts for metrics) is kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .cache import ArtifactCache, cache_key
 from .collection import Collection
-from .components import Context
+from .components import Component, Context
+from .measure.latency import two_step_phases
+from .measure.memory import folder_bytes, index_figure, parameter_figure
 from .plugins import Registry
 from .ranking import Run, rerank_merge
 from .suite import StageSpec
@@ -40,7 +51,7 @@ class StageExecutor:
         self.reset()
 
     def reset(self) -> None:
-        self._components: dict[str, object] = {}  # indexed retrievers / prepared rankers
+        self._components: dict[str, object] = {}  # ready retrievers / rankers
         self._runs: dict[str, Run] = {}
 
     def identity(self, spec: StageSpec, component, ctx: Context) -> dict:
@@ -63,8 +74,8 @@ class StageExecutor:
         """The stage's run and its key; ``prefix`` names phases of nested retrievers."""
         component = spec.build()
         ident = self.identity(spec, component, ctx)
-        corpus = collection.corpus_fingerprint
-        run_key = cache_key("retrieve", ident, corpus, _queries_key(queries), k, default=_canonical)
+        run_key = cache_key("retrieve", ident, collection.corpus_fingerprint, _queries_key(queries), k,
+                            default=_canonical)
         phase = prefix + "retrieve"
         if run_key in self._runs:
             phases.note(phase, cache="memory")
@@ -76,40 +87,72 @@ class StageExecutor:
             self._runs[run_key] = run
             return run, run_key
         discarded = self.cache.discarded.get(run_key)
-        index_key = cache_key("index", ident, corpus, default=_canonical)
-        retriever = self._components.get(index_key)
-        if retriever is None:
-            retriever = component
-            self._compress(spec, retriever, ctx, phases, prefix)
-            self._index(retriever, index_key, collection, ctx, phases, prefix)
-            self._components[index_key] = retriever
-        else:
-            phases.note(prefix + "index", cache="memory")
+        retriever = self._ready_retriever(spec, component, ident, collection, ctx, phases, prefix)
         with phases.measure(phase, cache="miss", queries=len(queries)) as record:
             if discarded:
                 record["discarded"] = discarded
             ctx.phase = record
-            run = retriever.retrieve(queries, k, ctx)
+            with two_step_phases(retriever, phases, prefix):
+                run = retriever.retrieve(queries, k, ctx)
         _check_run(run, f"retriever {spec.plugin!r}", k)
         self._store(run_key, run, record)
         return run, run_key
 
-    def _index(self, retriever, key, collection, ctx, phases, prefix) -> None:
+    def retriever(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = ""):
+        """The stage's retriever, ready to answer queries."""
+        component = spec.build()
+        return self._ready_retriever(spec, component, self.identity(spec, component, ctx), collection, ctx,
+                                     phases, prefix)
+
+    def live_retrieve(self, collection: Collection, ctx: Context, phases: Phases) -> Callable:
+        """``ctx.retrieve`` for the latency loops: nested retrievers answer every call themselves,
+        since a run served from a cache would time the cache instead of the work."""
+        ready = {}
+
+        def retrieve(spec, queries, k):
+            if id(spec) not in ready:
+                ready[id(spec)] = self.retriever(spec, collection, ctx, phases, prefix=f"{spec.plugin}.")
+            return ready[id(spec)].retrieve(queries, k, ctx)
+
+        return retrieve
+
+    def _ready_retriever(self, spec, component, ident, collection, ctx, phases, prefix):
+        key = cache_key("index", ident, collection.corpus_fingerprint, default=_canonical)
+        if key in self._components:
+            phases.note(prefix + "index", cache="memory")
+            return self._components[key]
+        self._setup(component, ctx, phases, prefix)
+        self._compress(spec, component, ctx, phases, prefix)
+        record = self._index(component, key, collection, ctx, phases, prefix)
+        _add_figure(record, "parameter_bytes", parameter_figure(component, phases.meter))
+        self._components[key] = component
+        return component
+
+    def _index(self, retriever, key, collection, ctx, phases, prefix) -> dict:
         persistent = callable(getattr(retriever, "save", None)) and callable(getattr(retriever, "load", None))
         cached = self.cache.get("indexes", key) if persistent else None
         if cached:
             with phases.measure(prefix + "index", cache="hit", built=self.cache.info(cached)) as record:
                 ctx.phase = record
                 retriever.load(cached / "index")
-            return
+            _add_figure(record, "index_bytes", index_figure(retriever, folder_bytes(cached / "index"), phases.meter))
+            return record
         with phases.measure(prefix + "index", cache="miss", documents=len(collection.docs)) as record:
             if key in self.cache.discarded:
                 record["discarded"] = self.cache.discarded[key]
             ctx.phase = record
             retriever.index(collection, ctx)
+        if record["seconds"]:
+            record["figures"]["docs_per_second"] = phases.meter.figure(
+                round(len(collection.docs) / record["seconds"], 3), "documents/s",
+                "documents indexed / wall seconds of this index phase")
+        saved = None
         if persistent:
             with self.cache.write("indexes", key, seconds=record["seconds"], **_where()) as folder:
                 retriever.save(folder / "index")
+                saved = folder_bytes(folder / "index")
+        _add_figure(record, "index_bytes", index_figure(retriever, saved, phases.meter))
+        return record
 
     # -- second stage ------------------------------------------------------------------------
 
@@ -129,15 +172,7 @@ class StageExecutor:
                 reranked = read_run(cached / "run.trec")
             self._runs[key] = reranked
             return reranked
-        prepare_key = cache_key("prepare", ident, collection.corpus_fingerprint, default=_canonical)
-        ranker = self._components.get(prepare_key)
-        if ranker is None:
-            ranker = component
-            self._compress(spec, ranker, ctx, phases, "")
-            with phases.measure("prepare", cache="miss") as record:
-                ctx.phase = record
-                ranker.prepare(collection, ctx)
-            self._components[prepare_key] = ranker
+        ranker = self._ready_ranker(spec, component, ident, collection, ctx, phases)
         head = run.truncate(spec.depth)
         with phases.measure("rerank", cache="miss", depth=spec.depth, candidates=head.num_docs()) as record:
             if key in self.cache.discarded:
@@ -153,7 +188,34 @@ class StageExecutor:
         self._store(key, reranked, record)
         return reranked
 
+    def ranker(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases):
+        """The stage's ranker, ready to rerank."""
+        component = spec.build()
+        return self._ready_ranker(spec, component, self.identity(spec, component, ctx), collection, ctx, phases)
+
+    def _ready_ranker(self, spec, component, ident, collection, ctx, phases):
+        key = cache_key("prepare", ident, collection.corpus_fingerprint, default=_canonical)
+        if key in self._components:
+            phases.note("prepare", cache="memory")
+            return self._components[key]
+        self._setup(component, ctx, phases, "ranker.")
+        self._compress(spec, component, ctx, phases, "ranker.")
+        with phases.measure("prepare", cache="miss") as record:
+            ctx.phase = record
+            component.prepare(collection, ctx)
+        _add_figure(record, "parameter_bytes", parameter_figure(component, phases.meter))
+        self._components[key] = component
+        return component
+
     # -- shared ------------------------------------------------------------------------------
+
+    def _setup(self, component, ctx: Context, phases: Phases, prefix: str) -> None:
+        """``setup`` as its own phase, for components that define one (a model to load)."""
+        if type(component).setup is Component.setup:
+            return
+        with phases.measure(prefix + "load_model") as record:
+            ctx.phase = record
+            component.setup(ctx)
 
     def _compress(self, spec: StageSpec, component, ctx: Context, phases: Phases, prefix: str) -> None:
         """Apply the stage's compressors in order; their reports go into the phase record."""
@@ -177,6 +239,11 @@ class StageExecutor:
         self._runs[key] = run
         with self.cache.write("runs", key, seconds=record["seconds"], **_where()) as folder:
             (folder / "run.trec").write_text(format_run(run, "cache"), encoding="utf-8")
+
+
+def _add_figure(record: dict, name: str, figure: dict | None) -> None:
+    if figure:
+        record["figures"][name] = figure
 
 
 def _queries_key(queries: Mapping[str, str]) -> str:

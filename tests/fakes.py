@@ -1,19 +1,26 @@
 """Small deterministic components for tests, and a registry that includes them.
 
-They use the public contracts exactly as a plugin would; ``registry_with`` adds them to the
-installed plugins as if a distribution named ``tests`` provided them.
+They use the public contracts exactly as a plugin would, and this module is a plugin (its hooks are
+at the end): ``HARNESS_PLUGIN_MODULES=fakes`` registers it, in this process and in the worker
+processes of isolated cells, which inherit the variable. ``registry_with()`` is the installed
+plugins plus this one.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
+from harness import hookimpl
 from harness.components import Compressor, Ranker, Retriever
 from harness.params import Param
-from harness.plugins import ComponentInfo, PluginInfo, Registry, load_registry
+from harness.plugins import MODULES_ENV, ComponentInfo, PluginInfo, Registry, load_registry
 from harness.ranking import Run
+
+MIB = 2**20
 
 
 class WordOverlap(Retriever):
@@ -124,15 +131,125 @@ class Halve(Compressor):
         return modules, {"parameters_before": 1, "parameters_after": 1, "weight": [before, before / 2]}
 
 
-ALL = [WordOverlap, PersistentOverlap, Failing, Sleepy, Reverse, Fusion, CompressibleOverlap, Halve]
+class Paced(WordOverlap):
+    """WordOverlap that takes a known time per query (sleeps ``ms`` per query in the call)."""
+
+    name = "paced"
+    params = {**WordOverlap.params, "ms": Param(float, 5.0, "milliseconds per query")}
+
+    def retrieve(self, queries, k, ctx):
+        time.sleep(self.ms / 1000 * len(queries))
+        return super().retrieve(queries, k, ctx)
+
+
+class Chatty(WordOverlap):
+    """WordOverlap that reports progress on every call, as bm25 does."""
+
+    name = "chatty"
+
+    def retrieve(self, queries, k, ctx):
+        with ctx.progress.task("chatty: retrieving", total=len(queries)):
+            return super().retrieve(queries, k, ctx)
+
+
+class Hog(WordOverlap):
+    """WordOverlap whose index phase holds ``mib`` MiB (every page written) and frees it."""
+
+    name = "hog"
+    params = {**WordOverlap.params, "mib": Param(int, 256)}
+
+    def index(self, collection, ctx):
+        block = bytearray(b"\x01") * (self.mib * MIB)  # written, so resident (calloc'd zeros would not be)
+        super().index(collection, ctx)
+        del block
+
+
+class Doomed(WordOverlap):
+    """Its process is killed by SIGKILL while indexing, as the out-of-memory killer does."""
+
+    name = "doomed"
+
+    def index(self, collection, ctx):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TwoStep(WordOverlap):
+    """WordOverlap through the two-step protocol: encode_queries, then search; with a model to load."""
+
+    name = "two-step"
+    setups = 0
+
+    def setup(self, ctx):
+        type(self).setups += 1
+        self.model = FakeModule(1000, 24)
+
+    def torch_modules(self):
+        return {"encoder": self.model}
+
+    def encode_queries(self, queries):
+        return {qid: set(text.lower().split()) for qid, text in queries.items()}
+
+    def search(self, vectors, k):
+        return super().retrieve({qid: " ".join(words) for qid, words in vectors.items()}, k, None)
+
+    def retrieve(self, queries, k, ctx):
+        return self.search(self.encode_queries(queries), k)
+
+
+class FakeParameter:
+    def __init__(self, numel: int, element_size: int):
+        self._numel, self._size = numel, element_size
+
+    def numel(self):
+        return self._numel
+
+    def element_size(self):
+        return self._size
+
+
+class FakeModule:
+    """What ``parameter_bytes`` reads of a torch module: ``parameters()`` (one tensor shared twice)."""
+
+    def __init__(self, rows: int, cols: int):
+        self.weight = FakeParameter(rows * cols, 4)
+
+    def parameters(self):
+        return [self.weight, self.weight, FakeParameter(3, 2)]
+
+
+ALL = [WordOverlap, PersistentOverlap, Failing, Sleepy, Reverse, Fusion, CompressibleOverlap, Halve, Paced, Chatty,
+       Hog, Doomed, TwoStep]
+
+
+@hookimpl
+def harness_retrievers():
+    return [c for c in ALL if c.kind == "retriever"]
+
+
+@hookimpl
+def harness_rankers():
+    return [c for c in ALL if c.kind == "ranker"]
+
+
+@hookimpl
+def harness_compressors():
+    return [c for c in ALL if c.kind == "compressor"]
+
+
+def plugin_env(env: dict | None = None) -> dict:
+    """``env`` (default: this process's) with this module registered through HARNESS_PLUGIN_MODULES."""
+    env = dict(os.environ if env is None else env)
+    env[MODULES_ENV] = ",".join(filter(None, [env.get(MODULES_ENV, ""), "fakes"]))
+    return env
 
 
 def registry_with(*classes: type, env: dict | None = None) -> Registry:
-    """The installed plugins plus ``classes`` (default: all fakes), from distribution 'tests'."""
+    """The installed plugins plus these fakes: all of them through the plugin hooks, or only
+    ``classes``, listed as if a distribution named ``tests`` provided them."""
+    if not classes:
+        return load_registry(plugin_env(env))
     registry = load_registry(env)
     fake = PluginInfo("tests.fakes", "tests", "0.0.1")
-    fake.components = [
-        ComponentInfo(cls.kind, cls.name, cls, fake.name, fake.distribution, fake.version)
-        for cls in (classes or ALL)
-    ]
+    fake.components = [ComponentInfo(cls.kind, cls.name, cls, fake.name, fake.distribution, fake.version)
+                       for cls in classes]
     return Registry(registry.plugins + [fake])

@@ -306,3 +306,28 @@ def test_interrupt_exits_130(capsys, suite, monkeypatch):
     monkeypatch.setattr(cli, "cmd_validate", interrupted)
     code, _, err = run_cli(capsys, "validate", suite)
     assert code == 130 and "run again to resume" in err
+
+
+def test_leaderboard_refuses_to_rank_cost_across_hardware(capsys, suite, results):
+    import json
+
+    assert run_cli(capsys, "run", suite, "--results", results, "--quiet")[0] == 0
+    run_dir = run_dirs(results / "clisuite")[0]
+    cell_file = sorted((run_dir / "cells").glob("*.json"))[0]
+    cell = json.loads(cell_file.read_text())
+    cell["hardware"]["hash"] = "0123456789ab"  # as if measured on another machine
+    cell_file.write_text(json.dumps(cell))
+    code, out, err = run_cli(capsys, "leaderboard", run_dir)
+    assert code == 0
+    assert "note: cost columns left out: the cells were measured on 2 different machines" in err
+    header = table_rows(out)[0]
+    assert header == ["dataset", "pipeline", "device", "nDCG@3", "AP", "status"]  # quality is still shown
+    code, out, err = run_cli(capsys, "leaderboard", run_dir, "--mixed-hardware")
+    assert code == 0 and "note:" not in err
+    header = table_rows(out)[0]
+    assert "index s" in header and "hardware" in header
+
+
+def test_run_accepts_mixed_hardware(capsys, suite, results):
+    code, out, _ = run_cli(capsys, "run", suite, "--results", results, "--mixed-hardware")
+    assert code == 0 and "hardware" in table_rows(out)[0]

@@ -204,3 +204,71 @@ def test_frame_from_plain_dicts():
     assert "index s" not in frame.columns and "rerank s" not in frame.columns  # never recorded
     # metrics default to every metric found, sorted, when the manifest does not list them
     assert list(leaderboard_frame({}, cells).columns)[3] == "AP"
+
+
+COST = SUITE + """
+[measure]
+latency = ["single-stream", "offline"]
+memory = true
+isolation = "none"
+warmup = 1
+repetitions = 2
+min_duration = 0
+bootstrap_samples = 50
+"""
+COST_COLUMNS = ["p50 ms", "p95 ms", "QPS", "peak MiB", "index s", "retrieve s", "rerank s"]
+
+
+def test_cost_columns_next_to_quality(write_suite, tmp_path):
+    outcome = run(write_suite, tmp_path, COST)
+    text = (outcome.run_dir / "leaderboard.md").read_text()
+    rows = table_rows(text)
+    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "AP", *COST_COLUMNS, "status"]
+    cells = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in outcome.results}
+    for row in rows[1:]:
+        cell = cells[(row[0], row[1])]
+        if cell["status"] != "ok":
+            assert row[5:9] == ["-"] * 4
+            continue
+        latency = cell["latency"]
+        assert row[5] == f"{latency['single_stream']['latency']['p50']['value']:.3f}"
+        assert row[6] == f"{latency['single_stream']['latency']['p95']['value']:.3f}"
+        assert row[7] == f"{latency['offline']['qps']['value']:.1f}"
+        assert row[8] == f"{cell['memory']['peak_rss']['value'] / 2**20:.1f}"
+    assert any(line.startswith("- cost on ") and "fingerprint" in line for line in text.splitlines())
+    frame = pd.read_csv(outcome.run_dir / "leaderboard.csv")
+    assert {"p50 ms", "p95 ms", "QPS", "peak MiB"} <= set(frame.columns)
+
+
+def test_cost_from_different_hardware_is_not_ranked_together(write_suite, tmp_path):
+    outcome = run(write_suite, tmp_path, COST)
+    _, cells = load_run(outcome.run_dir)
+    moved = next(c for c in cells if c["cell"]["pipeline"] == "bm25")
+    moved["hardware"] = {**moved["hardware"], "cpu": "Another CPU", "hash": "0123456789ab"}
+    write_json(outcome.run_dir / "cells" / f"{moved['cell']['slug']}.json", moved)
+    write_leaderboard(outcome.run_dir)
+    text = (outcome.run_dir / "leaderboard.md").read_text()
+    rows = table_rows(text)
+    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "AP", "status"]  # quality only
+    assert len(rows) == 9
+    note = next(line for line in text.splitlines() if "cost columns left out" in line)
+    assert "2 different machines" in note and "Another CPU" in note and "--mixed-hardware" in note
+    assert list(pd.read_csv(outcome.run_dir / "leaderboard.csv").columns) == rows[0]
+    write_leaderboard(outcome.run_dir, mixed_hardware=True)
+    mixed = (outcome.run_dir / "leaderboard.md").read_text()
+    header = table_rows(mixed)[0]
+    assert header[5:-1] == [*COST_COLUMNS, "hardware"] and "cost columns left out" not in mixed
+    hashes = {r[-2] for r in table_rows(mixed)[1:] if r[-1] == "ok"}
+    assert len(hashes) == 2 and moved["hardware"]["hash"] in hashes
+
+
+def test_refusal_reasons():
+    from harness.leaderboard import hardware_refusal
+
+    def cell(hash_, status="ok"):
+        return {"status": status, "hardware": {"hash": hash_, "cpu": "X", "cores": 2, "memory_gib": 4}}
+
+    assert hardware_refusal([cell("a"), cell("a"), cell("b", status="failed")]) is None  # failed cells measure nothing
+    assert hardware_refusal([]) is None
+    reason = hardware_refusal([cell("a"), {"status": "ok"}])
+    assert "unrecorded hardware" in reason and "2 different machines" in reason

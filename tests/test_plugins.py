@@ -23,7 +23,7 @@ import harness
 from harness import plugins
 from harness.cli import main
 from harness.components import Component
-from harness.plugins import ALLOW_ENV, BUILTIN_MODULES, DISABLE_ENV, PluginError, load_registry
+from harness.plugins import ALLOW_ENV, BUILTIN_MODULES, DISABLE_ENV, MODULES_ENV, PluginError, load_registry
 
 FIXTURES = Path(__file__).parent / "plugins"
 
@@ -86,6 +86,7 @@ def entry_points(monkeypatch):
     selection variables are cleared so that only ``env`` arguments and setenv count."""
     monkeypatch.delenv(DISABLE_ENV, raising=False)
     monkeypatch.delenv(ALLOW_ENV, raising=False)
+    monkeypatch.delenv(MODULES_ENV, raising=False)
 
     def install(*eps):
         monkeypatch.setattr(plugins, "_entry_points", lambda: list(eps))
@@ -331,6 +332,41 @@ def test_allow_list_naming_nothing_installed_loads_only_builtins(entry_points):
     entry_points(GOOD_EP)
     registry = load_registry(env={ALLOW_ENV: "not-installed"})
     assert kinds_and_names(registry) == BUILTINS
+
+
+# -- HARNESS_PLUGIN_MODULES --------------------------------------------------------------------
+
+
+def test_plugin_modules_register_importable_modules(entry_points, monkeypatch):
+    entry_points(ONE_EP)
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    registry = load_registry(env={MODULES_ENV: " good , good,", DISABLE_ENV: "1"})  # loaded even then
+    assert [p.name for p in registry.plugins] == [*BUILTIN_MODULES, "good"]  # once, spaces ignored
+    found = plugin(registry, "good")
+    assert found.ok and (found.distribution, found.version) == ("good", "0+local")  # no distribution has it
+    assert kinds_and_names(registry) == BUILTINS | GOOD
+    both = load_registry(env={MODULES_ENV: "good"})
+    assert [p.name for p in both.plugins] == [*BUILTIN_MODULES, "dup-one", "good"]  # after the entry points
+
+
+def test_plugin_modules_name_their_distribution_and_report_failures(entry_points):
+    entry_points()
+    registry = load_registry(env={MODULES_ENV: "harness_lexical,harness_module_that_is_not_there"})
+    lexical = plugin(registry, "harness_lexical")
+    assert lexical.ok and lexical.distribution == "ir-harness-lexical"
+    assert lexical.version == importlib.metadata.version("ir-harness-lexical")
+    assert ("retriever", "bm25") in kinds_and_names(registry)
+    missing = plugin(registry, "harness_module_that_is_not_there")
+    assert missing.errors == ["failed to load: ModuleNotFoundError: No module named 'harness_module_that_is_not_there'"]
+
+
+def test_plugin_modules_reach_a_child_process(tmp_path):
+    env = {**os.environ, MODULES_ENV: "good", "PYTHONPATH": str(FIXTURES)}
+    env.pop(ALLOW_ENV, None)
+    code = "from harness.plugins import get_registry; print(get_registry().find('retriever', 'good-retriever').plugin)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "good"
 
 
 # -- unknown names ----------------------------------------------------------------------------

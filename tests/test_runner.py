@@ -89,7 +89,7 @@ def test_missing_dataset_fails_its_cells_with_the_reason(write_suite, tmp_path):
     outcome = run(write_suite, tmp_path, body)
     assert len(outcome.failed) == 2
     error = outcome.failed[0]["error"]
-    assert error["phase"] == "load" and error["type"] == "DatasetError"
+    assert error["phase"] == "load_dataset" and error["type"] == "DatasetError"
     assert "missing" in error["message"]
 
 
@@ -194,3 +194,98 @@ def test_damaged_cached_run_is_rebuilt_and_says_so(write_suite, tmp_path):
     phases = again.results[0]["phases"]["retrieve"]
     assert phases["cache"] == "miss" and "truncated" in phases["discarded"]
     assert again.results[0]["metrics"] == run(write_suite, tmp_path).results[0]["metrics"]
+
+
+MEASURED = SUITE + """
+[measure]
+latency = ["single-stream", "offline"]
+warmup = 1
+repetitions = 2
+min_duration = 0
+bootstrap_samples = 50
+"""
+
+
+def test_phases_of_a_two_step_retriever_with_a_model(write_suite, tmp_path):
+    body = SUITE.replace('name = "reranked"\nretriever = {plugin = "overlap"}',
+                         'name = "reranked"\nretriever = {plugin = "two-step"}')
+    reranked = run(write_suite, tmp_path, body).results[1]
+    phases = reranked["phases"]
+    assert list(phases) == ["load_dataset", "load_model", "index", "retrieve", "query_encode", "search", "prepare",
+                            "rerank", "evaluate"]  # the steps inside their retrieve
+    assert phases["load_dataset"]["cache"] == "memory"  # loaded by the first cell
+    assert phases["index"]["figures"]["parameter_bytes"]["value"] == 96006
+    assert phases["index"]["figures"]["docs_per_second"]["unit"] == "documents/s"
+    assert phases["retrieve"]["seconds"] >= phases["search"]["seconds"]
+    for record in phases.values():
+        if record["seconds"] is not None:
+            assert record["figures"]["wall"]["value"] == record["seconds"]
+
+
+def test_latency_is_measured_in_this_run_even_when_quality_is_cached(write_suite, tmp_path):
+    first = run(write_suite, tmp_path, MEASURED)
+    second = run(write_suite, tmp_path, MEASURED)
+    for result in second.results:
+        assert result["status"] == "ok", result["error"]
+        assert result["phases"]["retrieve"]["cache"] in ("hit", "memory")  # quality from the cache
+        assert result["phases"]["latency"]["figures"]["wall"]["value"] > 0  # cost measured now
+        single = result["latency"]["single_stream"]["latency"]["p50"]
+        assert single["samples"] == 5 * 2 and single["warmup"] == 1
+    overlap, reranked = second.results
+    assert overlap["phases"]["index"]["cache"] == "miss"  # built for the latency loops, in this run
+    assert set(reranked["latency"]["single_stream"]["stages"]) == {"retrieve", "rerank"}
+    assert reranked["latency"]["offline"]["qps"]["samples"] == 2
+    assert first.results[0]["metrics"] == overlap["metrics"]
+
+
+def test_latency_of_nested_retrievers_never_uses_the_run_cache(write_suite, tmp_path):
+    body = MEASURED.replace('name = "reranked"\nretriever = {plugin = "overlap"}',
+                            'name = "reranked"\n'
+                            'retriever = {plugin = "fusion", retrievers = [{plugin = "overlap"}, {plugin = "bm25"}]}')
+    outcome = run(write_suite, tmp_path, body)
+    fused = outcome.results[1]
+    assert fused["status"] == "ok", fused["error"]
+    assert fused["phases"]["bm25.index"]["cache"] == "miss"  # made ready inside the cold call
+    assert fused["latency"]["single_stream"]["latency"]["p50"]["samples"] == 10
+    runs = list((tmp_path / "results" / ".cache" / "runs").iterdir())
+    assert len(runs) == 4  # overlap, fusion, bm25 and the rerank: none for single queries
+
+
+def test_measure_settings_are_part_of_the_cell_key(write_suite, tmp_path):
+    first = run(write_suite, tmp_path, MEASURED)
+    manifest = read_json(first.run_dir / MANIFEST)
+    manifest["status"] = "running"
+    (first.run_dir / MANIFEST).write_text(json.dumps(manifest))
+    resumed = run(write_suite, tmp_path, MEASURED, overrides=["measure.warmup=2"])
+    assert resumed.run_dir == first.run_dir and resumed.kept == 0
+    assert resumed.results[0]["config"]["measure"]["warmup"] == 2
+
+
+def test_every_cell_records_hardware_and_how_it_ran(write_suite, tmp_path):
+    outcome = run(write_suite, tmp_path)
+    manifest = read_json(outcome.run_dir / MANIFEST)
+    assert manifest["executor"] == {"name": "local", "cells_at_once": 1, "isolation": "none"}
+    for result in outcome.results:
+        assert result["hardware"]["hash"] == manifest["hardware"]["hash"]
+        assert result["execution"]["concurrent"] == {"allowed": False, "alongside": []}
+        assert result["device"] == {"name": "cpu"}
+        assert "latency" not in result and "memory" not in result  # not asked for
+
+
+def test_latency_loops_report_no_progress(write_suite, tmp_path):
+    from contextlib import contextmanager
+
+    from harness.components import Progress
+
+    class Recorder(Progress):
+        tasks = 0
+
+        @contextmanager
+        def task(self, description, total=None):
+            type(self).tasks += 1
+            yield lambda n=1: None
+
+    body = MEASURED.replace('{plugin = "overlap"}', '{plugin = "chatty"}', 1)
+    outcome = run(write_suite, tmp_path, body, pipelines=["overlap"], progress=Recorder())
+    assert outcome.results[0]["latency"]["single_stream"]["latency"]["p50"]["samples"] == 10
+    assert Recorder.tasks == 1  # the quality run's; none of the dozens of timed calls

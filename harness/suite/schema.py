@@ -32,6 +32,20 @@ STATS = {
 MEASURE = {
     "devices": Param(str, ["cpu"], "devices each pipeline runs on (cpu, cuda, cuda:N, auto)", many=True),
     "threads": Param(int, None, "intra-op threads (torch, BLAS); default: the library's", nullable=True, min=1),
+    "latency": Param(str, [], "latency modes timed on the query path: single-stream, offline",
+                     choices=("single-stream", "offline"), many=True),
+    "warmup": Param(int, 10, "single-stream warm-up queries, discarded", min=0),
+    "repetitions": Param(int, 3, "minimum passes (single-stream) or batches (offline)", min=1),
+    "min_duration": Param(float, 1.0, "minimum measured seconds per latency mode", min=0),
+    "latency_queries": Param(int, 100, "queries the latency loops use (seeded sample); null = all",
+                             nullable=True, min=1),
+    "bootstrap_samples": Param(int, 1000, "bootstrap resamples for the latency percentiles' intervals", min=1),
+    "memory": Param(bool, False, "measure peak resident memory per phase"),
+    "isolation": Param(str, None, "run each cell in a fresh process; default: subprocess when memory is "
+                       "measured or a timeout is set, else none", choices=("subprocess", "none"), nullable=True),
+    "timeout": Param(float, None, "seconds a cell may run before it is killed (isolated cells); null = none",
+                     nullable=True, min=1),
+    "concurrent": Param(bool, False, "allow cells to run side by side (executors that can; recorded)"),
 }
 OUTPUT = {
     "dir": Param(str, "results", "results root, relative to the working directory"),

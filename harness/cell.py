@@ -1,0 +1,229 @@
+"""One cell, run in this process: its phases, cost figures, quality and result file.
+
+The order within a cell: ``load_dataset``; when the suite asks for latency, the stages are made
+ready (``load_model``, ``index``, ``prepare``) and the query path is timed (phase ``latency``) on
+live components, never served from a cache; then the quality run, which may come from the
+artifact cache (``retrieve``, ``rerank``), and ``evaluate``. The result is written atomically,
+by this process whether it is the run's own or an isolated worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+
+from . import provenance
+from .cache import ArtifactCache
+from .collection import Collection
+from .components import Context, Progress
+from .datasets import DatasetError, load_dataset
+from .measure import hardware, latency
+from .measure.figures import figure
+from .measure.isolation import apply_threads
+from .measure.meter import Meter
+from .plugins import Registry
+from .results import CELL_SCHEMA, cell_path, run_file_path, write_atomic, write_json
+from .stages import StageExecutor
+from .suite import Cell, Suite
+from .timing import Listener, Phases
+from .trecfiles import format_run
+
+AVERAGING = (
+    "arithmetic mean over every judged query of the dataset; a judged query with no results "
+    "scores 0 (trec_eval -c); queries without judgments are not evaluated"
+)
+PEAK_METHOD = "the largest rss_peak among the cell's phases (each phase's method says how it was taken)"
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class CellRunner:
+    """Runs cells in order, keeping the collection and ready components of the current dataset."""
+
+    def __init__(self, suite: Suite, registry: Registry, cache: ArtifactCache, progress: Progress,
+                 environment: dict, listener: Listener | None = None):
+        self.suite = suite
+        self.registry = registry
+        self.progress = progress
+        self.environment = environment
+        self.listener = listener
+        self.stages = StageExecutor(registry, cache)
+        self._dataset: str | None = None
+        self._collection: Collection | DatasetError | None = None
+
+    def run(self, cell: Cell, key: str, run_dir: Path, execution: dict) -> dict:
+        """Run ``cell`` and write its result; ``execution`` says how (isolation, concurrency)."""
+        measure = self.suite.measure
+        result = self.skeleton(cell, key)
+        result["execution"] = {**execution, "pid": os.getpid(),
+                               "load_average": {"start": _load_average(measure["threads"])}}
+        started = time.perf_counter()
+        phases = Phases(listener=self.listener)
+        step, meter = "start", None
+        try:
+            apply_threads(measure["threads"])
+            meter = phases.meter = Meter.open(cell.device, measure_memory=measure["memory"],
+                                              threads=measure["threads"])
+            result["device"] = meter.device.describe()
+            step = "load_dataset"
+            collection = self._load(cell, phases)
+            result["dataset"] = collection.describe()
+            ctx = self._context(cell, collection, phases)
+            if measure["latency"]:
+                step = "latency"
+                result["latency"] = self._latency(cell, collection, ctx, phases)
+            step = "retrieve"
+            run, run_key = self.stages.retrieve(cell.pipeline.retriever, collection, collection.queries,
+                                                self.suite.k, ctx, phases)
+            if cell.pipeline.ranker:
+                step = "rerank"
+                run = self.stages.rerank(cell.pipeline.ranker, collection, collection.queries, run, run_key,
+                                         ctx, phases)
+            step = "evaluate"
+            with phases.measure("evaluate"):
+                self._evaluate(result, collection, run, ctx)
+            step = "write"
+            if self.suite.output["run_files"]:
+                path = run_file_path(run_dir, cell.slug)
+                write_atomic(path, format_run(run, cell.pipeline.name))
+                result["run_file"] = str(path.relative_to(run_dir))
+            result["status"] = "ok"
+        except Exception as exc:  # a failing cell is recorded; the suite goes on
+            result["error"] = {
+                "phase": phases.failed or step, "type": type(exc).__name__, "message": str(exc),
+                "traceback": traceback.format_exc(),
+            }
+        finally:
+            if meter:
+                meter.close()
+        result["phases"] = phases.records
+        if measure["memory"]:
+            result["memory"] = _memory(phases.records, meter)
+        result["hardware"] = hardware.fingerprint(meter.device.name if meter else cell.device)
+        result["execution"]["threads"] = provenance.threads()
+        result["execution"]["load_average"]["end"] = _load_average(measure["threads"])
+        result["seconds"] = round(time.perf_counter() - started, 6)
+        result["finished"] = now()
+        result["libraries_loaded"] = provenance.loaded_libraries()
+        write_json(cell_path(run_dir, cell.slug), result)
+        return result
+
+    def skeleton(self, cell: Cell, key: str) -> dict:
+        """A result before anything ran: what the cell is and how it is configured."""
+        dataset = cell.dataset
+        components = {}
+        for stage in filter(None, (cell.pipeline.retriever, cell.pipeline.ranker)):
+            info = self.registry.find(stage.kind, stage.plugin)
+            components[stage.kind] = {"plugin": stage.plugin, "distribution": info.distribution,
+                                      "version": info.version}
+        return {
+            "schema": CELL_SCHEMA,
+            "cell": {"id": cell.id, "key": key, "slug": cell.slug, "dataset": dataset.name,
+                     "pipeline": cell.pipeline.name, "base": cell.pipeline.base or cell.pipeline.name,
+                     "sweep": cell.pipeline.sweep, "device": cell.device},
+            "status": "failed",
+            "error": None,
+            "config": {
+                "k": self.suite.k, "seed": self.suite.seed, "device": cell.device,
+                "threads": self.suite.measure["threads"],
+                "measure": {k: v for k, v in self.suite.measure.items() if k != "devices"},
+                "dataset": {"provider": dataset.provider, "params": dataset.params, "fields": dataset.fields,
+                            "queries": dataset.queries,
+                            "grades": {str(k): v for k, v in (dataset.grades or {}).items()} or None},
+                "pipeline": cell.pipeline.config(),
+                "metrics": [m.label for m in self.suite.metrics],
+            },
+            "components": components,
+            "started": now(),
+            "environment": self.environment,
+        }
+
+    def _load(self, cell: Cell, phases: Phases) -> Collection:
+        """The cell's collection, loaded once per dataset (a load error fails its every cell)."""
+        if self._dataset != cell.dataset.name:
+            self.stages.reset()
+            self._dataset = cell.dataset.name
+            with phases.measure("load_dataset", cache="miss"):
+                try:
+                    self._collection = load_dataset(cell.dataset, self.registry, self.suite.base_dir)
+                except DatasetError as exc:
+                    self._collection = exc
+        else:
+            phases.note("load_dataset", cache="memory")
+        if isinstance(self._collection, DatasetError):
+            raise self._collection
+        return self._collection
+
+    def _context(self, cell: Cell, collection: Collection, phases: Phases) -> Context:
+        ctx = Context(device=cell.device, base_dir=self.suite.base_dir, seed=self.suite.seed,
+                      progress=self.progress, collection=collection, cache=self.stages.cache)
+
+        def retrieve(spec, queries, k):  # nested retrievers (rank fusion) share the caches
+            return self.stages.retrieve(spec, collection, queries, k, ctx, phases, prefix=f"{spec.plugin}.")[0]
+
+        ctx.retrieve = retrieve
+        return ctx
+
+    def _latency(self, cell: Cell, collection: Collection, ctx: Context, phases: Phases) -> dict:
+        """The query path timed on ready components, in this run (see measure/latency.py)."""
+        pipeline, measure = cell.pipeline, self.suite.measure
+        retriever = self.stages.retriever(pipeline.retriever, collection, ctx, phases)
+        ranker = self.stages.ranker(pipeline.ranker, collection, ctx, phases) if pipeline.ranker else None
+        queries = latency.sample_queries(collection.queries, measure["latency_queries"], self.suite.seed)
+        call = latency.query_path(retriever, ranker, pipeline.ranker.depth if ranker else None, self.suite.k,
+                                  ctx, phases.meter.now)
+        modes = [mode for mode in latency.MODES if mode in measure["latency"]]
+        self.progress.log(f"  {cell.id}: timing {' and '.join(modes)} on {len(queries)} queries")
+        # Nested retrievers answer every call themselves; progress bars and notes of thousands
+        # of calls are neither shown nor kept, nor timed.
+        shared = ctx.retrieve, ctx.progress
+        ctx.retrieve, ctx.progress = self.stages.live_retrieve(collection, ctx, phases), Progress()
+        try:
+            with phases.measure("latency", queries=len(queries), modes=modes):
+                ctx.phase = {}
+                figures = latency.measure(call, queries, modes, latency.Settings.of(measure, self.suite.seed),
+                                          phases.meter.figure)
+        finally:
+            ctx.retrieve, ctx.progress = shared
+        return {"modes": modes, **figures}
+
+    def _evaluate(self, result: dict, collection: Collection, run, ctx: Context) -> None:
+        from .metrics import evaluate
+
+        values = evaluate(self.suite.metrics, collection.qrels, run, ctx, complete=True)
+        result["metrics"] = {label: v.aggregate for label, v in values.items()}
+        if self.suite.output["per_query"]:
+            result["per_query"] = {label: v.per_query for label, v in values.items() if v.per_query is not None}
+        first = next(iter(values.values()), None)
+        result["evaluation"] = {
+            "tool": f"pytrec_eval {provenance.version_of('pytrec-eval-terrier')} (trec_eval measures)",
+            "averaging": AVERAGING,
+            "judged_queries": len(collection.qrels),
+            "queries_without_results": first.details.get("queries_without_results") if first else None,
+            "details": {label: v.details for label, v in values.items()},
+        }
+
+
+def _memory(records: dict, meter: Meter | None) -> dict:
+    if meter is None:  # failed before anything was measured
+        return {}
+    if meter.memory is None:
+        return {"unavailable": "no /proc/self/status on this platform: peak memory is not measured"}
+    peaks = [(r["figures"]["rss_peak"]["value"], name) for name, r in records.items()
+             if "rss_peak" in r.get("figures", {})]
+    if not peaks:
+        return {}
+    value, phase = max(peaks)
+    return {"peak_rss": meter.figure(value, "bytes", PEAK_METHOD, phase=phase)}
+
+
+def _load_average(threads: int | None) -> dict | None:
+    """The 1-minute load average: a busy machine shows here."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return figure(round(os.getloadavg()[0], 2), "runnable processes", "os.getloadavg(): the kernel's 1-minute "
+                  "average of runnable (and uninterruptible) processes on the whole machine", threads=threads)

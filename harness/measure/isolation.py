@@ -1,0 +1,169 @@
+"""A cell in a fresh subprocess: its own heap, thread settings applied before any heavy import,
+pinned CPUs, a timeout, and a clear record when the OS kills it.
+
+The parent (``run_child``) starts ``python -m harness.worker``, hands it the pickled cell on stdin
+(parent to its own child, never from disk), and listens on a pipe for JSON lines: progress
+messages, and each phase as it starts and ends, so that a child killed mid-phase still leaves a
+record of where it was. The child writes the cell's result itself, atomically; when it dies first,
+the runner writes a failed result from what the parent saw. This module imports only the standard
+library: the worker imports it before anything heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS")
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def apply_threads(threads: int | None) -> None:
+    """Cap intra-op threads: env for libraries not loaded yet (read when their pools start), and
+    torch's count when torch is already loaded."""
+    if threads is None:
+        return
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def cpus_for(threads: int | None) -> list[int] | None:
+    """The CPUs an isolated cell is pinned to: the first ``threads`` this process may use (None:
+    no pinning, the child inherits this process's affinity)."""
+    if threads is None or not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[:threads] if threads < len(allowed) else None
+
+
+@dataclass
+class ChildOutcome:
+    """What the parent saw of a child: exit status, where it was, its last stderr lines."""
+
+    returncode: int | None = None
+    timed_out: bool = False
+    seconds: float = 0.0
+    phase: str | None = None  # the innermost phase open when the child ended
+    records: dict = field(default_factory=dict)  # phase records the child finished
+    stderr: list[str] = field(default_factory=list)
+    oom_kills: int = 0  # rise in the cgroup's oom_kill count while the child ran
+
+    @property
+    def signal(self) -> str | None:
+        if self.returncode is not None and self.returncode < 0:
+            return signal.Signals(-self.returncode).name
+        return None
+
+
+def run_child(payload: bytes, *, threads: int | None, cpus: list[int] | None, timeout: float | None,
+              log=print) -> ChildOutcome:
+    """Run one cell in ``python -m harness.worker``; ``log`` receives the child's progress lines."""
+    read_fd, write_fd = os.pipe()
+    cmd = [sys.executable, "-m", "harness.worker", "--fd", str(write_fd), "--parent", str(os.getpid())]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    if cpus:
+        cmd += ["--cpus", ",".join(map(str, cpus))]
+    outcome, open_phases = ChildOutcome(), []
+    oom_before = _oom_kills()
+    start = time.perf_counter()
+    # A session of its own: a timeout kills the child's children too (tokenizer pools, ...).
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
+                            env=_child_env(), start_new_session=True)
+    os.close(write_fd)
+    readers = [threading.Thread(target=_read_events, args=(read_fd, outcome, open_phases, log), daemon=True),
+               threading.Thread(target=_relay_stderr, args=(proc.stderr, outcome), daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.close()
+        except BrokenPipeError:  # it died before reading: its status says why
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            outcome.timed_out = True
+    finally:  # a timeout, or the parent interrupted (Ctrl-C reaches only our session)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    for reader in readers:  # a grandchild still holding a pipe must not hang the run
+        reader.join(timeout=10)
+    outcome.returncode = proc.returncode
+    outcome.seconds = round(time.perf_counter() - start, 6)
+    outcome.phase = open_phases[-1] if open_phases else None
+    outcome.oom_kills = _oom_kills() - oom_before
+    return outcome
+
+
+def _child_env() -> dict:
+    """The child imports what this process can: the pickled cell names classes by module, and
+    HARNESS_PLUGIN_MODULES names modules found on this process's path (tests' fakes, notebooks)."""
+    env = dict(os.environ)
+    path = [p or os.getcwd() for p in sys.path]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
+    return env
+
+
+def _read_events(fd: int, outcome: ChildOutcome, open_phases: list[str], log) -> None:
+    with os.fdopen(fd, encoding="utf-8") as events:
+        for line in events:
+            try:
+                event = json.loads(line)
+            except ValueError:  # the last line of a child killed while writing it
+                continue
+            if "log" in event:
+                log(event["log"])
+            elif event.get("record") is None:
+                open_phases.append(event["phase"])
+            else:
+                outcome.records[event["phase"]] = event["record"]
+                if event["phase"] in open_phases:
+                    open_phases.remove(event["phase"])
+
+
+def _relay_stderr(stream, outcome: ChildOutcome) -> None:
+    """The child's stderr goes on to ours (warnings, tracebacks); the last lines are kept for a
+    failed cell's error."""
+    tail = deque(maxlen=20)
+    for raw in stream:
+        line = raw.decode("utf-8", "replace")
+        sys.stderr.write(line)
+        tail.append(line.rstrip("\n"))
+    stream.close()
+    outcome.stderr = list(tail)
+
+
+def _oom_kills() -> int:
+    """How many processes the kernel has killed for memory in this cgroup (v2 memory.events or v1
+    memory.oom_control; 0 where neither is readable)."""
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as f:
+            groups = dict(line.strip().split(":", 2)[1:] for line in f if line.count(":") >= 2)
+    except OSError:
+        return 0
+    candidates = []  # inside a container's cgroup namespace the group may only exist as the root
+    if "" in groups:  # v2
+        candidates += [f"{CGROUP_ROOT}{groups[''].rstrip('/')}/memory.events", f"{CGROUP_ROOT}/memory.events"]
+    if "memory" in groups:  # v1
+        v1 = f"{CGROUP_ROOT}/memory"
+        candidates += [f"{v1}{groups['memory'].rstrip('/')}/memory.oom_control", f"{v1}/memory.oom_control"]
+    for path in candidates:
+        try:
+            with open(path, encoding="ascii") as f:
+                return next((int(line.split()[1]) for line in f if line.startswith("oom_kill ")), 0)
+        except (OSError, ValueError):
+            continue
+    return 0
