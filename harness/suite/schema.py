@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from ..params import Param
+from ..stats.settings import STATS_PARAMS
 
 DEFAULT_METRICS = ["nDCG@10", "RR@10", "R@100", "AP"]
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|auto)$")
@@ -25,10 +26,7 @@ TOP = {
     "measure": Param(dict, {}),
     "output": Param(dict, {}),
 }
-STATS = {
-    "baseline": Param(str, None, "pipeline the others are compared with", nullable=True),
-    "alpha": Param(float, 0.05, "significance level", min=0.0, max=1.0),
-}
+STATS = STATS_PARAMS  # harness/stats/settings.py declares the [stats] keys
 MEASURE = {
     "devices": Param(str, ["cpu"], "devices each pipeline runs on (cpu, cuda, cuda:N, auto)", many=True),
     "threads": Param(int, None, "intra-op threads (torch, BLAS); default: the library's", nullable=True, min=1),
