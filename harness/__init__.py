@@ -6,6 +6,7 @@ The public Python API mirrors the command line::
     suite = harness.load_suite("suites/quickstart.toml")   # parse + validate (raises SuiteError)
     problems = harness.validate("suites/quickstart.toml")  # every problem, never raises
     outcome = harness.run(suite)                          # run the cells, write results
+    harness.compare(run_a, run_b); harness.report("results/<suite>")  # as the CLI commands
     results = harness.load_results(outcome.run_dir)       # pandas DataFrames
 
 Importing this package imports no torch, numpy or pandas: the heavy work happens in the
@@ -21,11 +22,12 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 from .hookspecs import hookimpl
 
-__all__ = ["__version__", "hookimpl", "load_results", "load_suite", "run", "validate"]
+API = ("compare", "load_results", "load_suite", "report", "run", "validate")
+__all__ = ["__version__", "hookimpl", *API]
 
 
 def __getattr__(name):  # the API loads on first use, keeping `import harness` light
-    if name in ("load_suite", "validate", "run", "load_results"):
+    if name in API:
         from . import api
 
         return getattr(api, name)

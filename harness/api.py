@@ -10,7 +10,7 @@ from .results import MANIFEST, load_run, run_dirs
 from .runner import RunOutcome, run_suite
 from .suite import Suite, load_suite, validate
 
-__all__ = ["Results", "load_results", "load_suite", "run", "validate"]
+__all__ = ["Results", "compare", "load_results", "load_suite", "report", "run", "validate"]
 
 
 def run(suite: Suite | str | Path, *, overrides=(), progress: Progress | None = None, **options) -> RunOutcome:
@@ -75,3 +75,21 @@ def load_results(path: str | Path) -> Results:
         path = runs[-1]
     manifest, cells = load_run(path)
     return Results(path, manifest, cells)
+
+
+def compare(run_a: str | Path, run_b: str | Path, **options) -> dict:
+    """``harness compare`` as a dict (``harness.compare/1``): run B against run A, per pipeline and
+    metric, with paired tests and cost ratios; options ``threshold``, ``cost_alpha``,
+    ``mixed_hardware`` (docs/leaderboards.md)."""
+    from .report import compare_runs
+
+    return compare_runs(run_a, run_b, **options)
+
+
+def report(results_dir: str | Path, **options) -> dict:
+    """``harness report`` as a dict (``harness.report/1``), without writing files: trends over a
+    suite's runs and the latest run's regressions (``report["regressions"]``); options
+    ``reference``, ``threshold``, ``cost_alpha``, ``mixed_hardware``."""
+    from .report import build_report
+
+    return build_report(results_dir, **options)

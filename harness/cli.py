@@ -1,6 +1,7 @@
 """The ``harness`` command line.
 
-Exit status: 0 success; 1 some cells failed (or a plugin is broken, for ``plugins``); 2 bad
+Exit status: 0 success; 1 some cells failed (or a plugin is broken, for ``plugins``; or the
+latest run regressed, for ``report``); 2 bad
 input (suite, files, options), reported without a traceback; 130 interrupted (rerun resumes).
 Modules are imported inside the commands, so ``--help`` and ``plugins`` stay instant.
 """
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results", metavar="DIR", help="results root (default: the suite's output.dir, 'results')")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--mixed-hardware", action="store_true", help=MIXED_HELP)
+    p.add_argument("--executor", choices=("local", "dask"), help="where cells run (default: the suite's "
+                   "execution.executor, else local); see docs/distributed.md")
+    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://host:8786 (implies "
+                   "--executor dask; default: a LocalCluster for the run)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="workers of the run's LocalCluster (implies --executor dask)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a suite and report every problem at once")
@@ -79,7 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="re-render the leaderboard of a results folder")
     p.add_argument("run_dir", help="a run folder, or a suite's results folder (its latest run)")
     p.add_argument("--mixed-hardware", action="store_true", help=MIXED_HELP)
+    p.add_argument("--baseline", metavar="PIPELINE", help="compare with this pipeline instead of [stats] baseline")
+    p.add_argument("--intervals", choices=("primary", "all"),
+                   help="bootstrap intervals for the primary metric or all metrics (default: [stats] intervals)")
     p.set_defaults(func=cmd_leaderboard)
+    p.add_argument("--format", action="append", choices=("md", "csv", "json", "html"), dest="formats",
+                   help="write this format (repeatable; default: the run's output.leaderboard)")
+    from .report import commands  # standard library only: keeps --help instant
+
+    commands.add_parsers(sub)
     from . import scaffold  # standard library only: keeps --help instant
 
     scaffold.add_parser(sub)
@@ -118,11 +133,27 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _execution_overrides(args) -> list[str]:
+    """--executor/--scheduler/--workers as --set overrides, so the suite's validation checks them."""
+    out = []
+    if args.executor or args.scheduler or args.workers is not None:
+        out.append(f"execution.executor={json.dumps(args.executor or 'dask')}")
+    if args.scheduler:
+        out.append(f"execution.scheduler={json.dumps(args.scheduler)}")  # a TOML string, whatever it holds
+    if args.workers is not None:
+        out.append(f"execution.workers={args.workers}")
+    return out
+
+
 def cmd_run(args) -> int:
+    # A locked results folder or an unreachable cluster exits with status 2, as bad input does.
+    args.overrides = [*args.overrides, *_execution_overrides(args)]
     suite, status = _load_suite(args)
     if suite is None:
         return status
+    from .executors.dask import ExecutorError
     from .progress import make_progress
+    from .results import RunLocked
     from .runner import run_suite
 
     progress = make_progress(args.quiet)
@@ -133,7 +164,7 @@ def cmd_run(args) -> int:
                 new=args.new, resume=args.resume, force=args.force, results_dir=args.results,
                 progress=progress, mixed_hardware=args.mixed_hardware,
             )
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, RunLocked, ExecutorError) as exc:
         return _error(str(exc))
     _say_refusal(outcome.results, args.mixed_hardware)
     if not args.quiet:
@@ -207,7 +238,8 @@ def cmd_leaderboard(args) -> int:
     except FileNotFoundError as exc:
         return _error(str(exc))
     _say_refusal(results.raw, args.mixed_hardware)
-    written = write_leaderboard(results.run_dir, mixed_hardware=args.mixed_hardware)
+    written = write_leaderboard(results.run_dir, mixed_hardware=args.mixed_hardware, baseline=args.baseline,
+                                intervals=args.intervals, formats=args.formats)
     md = Path(results.run_dir) / "leaderboard.md"
     if md in written:
         print(md.read_text(), end="")

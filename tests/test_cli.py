@@ -268,7 +268,8 @@ def test_leaderboard_rerenders(capsys, suite, results):
     (run_dir / "leaderboard.csv").unlink()
     code, out, err = run_cli(capsys, "leaderboard", run_dir)
     assert code == 0 and out == original
-    assert err == f"written: {run_dir / 'leaderboard.md'}, {run_dir / 'leaderboard.csv'}\n"
+    written = ", ".join(str(run_dir / f"leaderboard.{ext}") for ext in ("md", "csv", "json", "html"))
+    assert err == f"written: {written}\n"
     assert (run_dir / "leaderboard.csv").is_file()
     code, out, _ = run_cli(capsys, "leaderboard", results / "clisuite")  # the suite's latest run
     assert code == 0 and out == original
@@ -321,7 +322,7 @@ def test_leaderboard_refuses_to_rank_cost_across_hardware(capsys, suite, results
     assert code == 0
     assert "note: cost columns left out: the cells were measured on 2 different machines" in err
     header = table_rows(out)[0]
-    assert header == ["dataset", "pipeline", "device", "nDCG@3", "AP", "status"]  # quality is still shown
+    assert header == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "status"]  # quality is still shown
     code, out, err = run_cli(capsys, "leaderboard", run_dir, "--mixed-hardware")
     assert code == 0 and "note:" not in err
     header = table_rows(out)[0]

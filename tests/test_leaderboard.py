@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fakes import registry_with
 
-from harness.leaderboard import leaderboard_frame, render_markdown, write_leaderboard
+from harness.leaderboard import analyse, leaderboard_frame, render_markdown, write_leaderboard
 from harness.results import MANIFEST, load_run, read_json, write_json
 from harness.runner import run_suite
 from harness.suite import load_suite
@@ -64,9 +64,17 @@ def expected_order(results: list[dict], datasets=("b", "a")) -> list[tuple[str, 
 
 
 def table_rows(markdown: str) -> list[list[str]]:
-    """The cells of the Markdown table (header first), stripped."""
-    lines = [line for line in markdown.splitlines() if line.startswith("|")]
-    return [[c.strip() for c in line.strip("|").split("|")] for line in lines if not set(line) <= set("|-: ")]
+    """The cells of the first Markdown table (header first), stripped."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    table = [line for line in lines[start:end] if not set(line) <= set("|-: ")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table]
+
+
+def mean_of(text: str) -> str:
+    """The mean of a metric cell (``0.8000 [0.400, 1.000] ▲`` → ``0.8000``)."""
+    return text.split()[0]
 
 
 @pytest.fixture
@@ -85,7 +93,8 @@ def test_markdown_title_provenance_and_rows(first):
     assert any(line.startswith("- retrieval depth k = 5; metrics:") for line in lines)
     rows = table_rows(text)
     header, body = rows[0], rows[1:]
-    assert header == ["dataset", "pipeline", "device", "nDCG@3", "AP", "index s", "retrieve s", "rerank s", "status"]
+    assert header == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "index s", "retrieve s", "rerank s",
+                      "status"]
     assert len(body) == 8  # one row per cell
     order = [(r[0], r[1]) for r in body]
     assert order == expected_order(first.results)
@@ -96,21 +105,22 @@ def test_markdown_title_provenance_and_rows(first):
     for row in body:
         cell = cells[(row[0], row[1])]
         if cell["status"] == "ok":
-            assert row[3] == f"{cell['metrics']['nDCG@3']:.4f}" and row[-1] == "ok"
+            assert mean_of(row[3]) == f"{cell['metrics']['nDCG@3']:.4f}" and row[-1] == "ok"
+            assert row[3].endswith("]") and row[4] == "a"  # an interval; no baseline, one tie group
         else:
             assert row[-1] == "failed: RuntimeError"
-            assert row[3] == row[4] == "-"  # no metric values: shown as missing, not "nan"
+            assert row[3] == row[5] == "-"  # no metric values: shown as missing, not "nan"
     assert "nan" not in text.lower().replace("nanosecond", "")
 
 
 def test_markdown_times_cached_and_missing(first):
     body = {(r[0], r[1]): r for r in table_rows((first.run_dir / "leaderboard.md").read_text())[1:]}
     # the first cell retrieving with overlap measures it; the reranked pipeline shares that run
-    assert body[("b", "overlap")][6] not in ("cached", "-")
-    assert body[("b", "reranked")][6] == "cached"
-    assert body[("b", "reranked")][7] not in ("cached", "-")
-    assert body[("a", "reranked")][7] == "cached"  # same collection content: cache hit
-    assert body[("b", "overlap")][7] == "-"  # no ranker
+    assert body[("b", "overlap")][7] not in ("cached", "-")
+    assert body[("b", "reranked")][7] == "cached"
+    assert body[("b", "reranked")][8] not in ("cached", "-")
+    assert body[("a", "reranked")][8] == "cached"  # same collection content: cache hit
+    assert body[("b", "overlap")][8] == "-"  # no ranker
 
 
 def test_rerun_shows_cached_times(write_suite, tmp_path, first):
@@ -119,15 +129,15 @@ def test_rerun_shows_cached_times(write_suite, tmp_path, first):
     body = table_rows((again.run_dir / "leaderboard.md").read_text())[1:]
     for row in body:
         if row[1] != "bad":
-            assert row[6] == "cached", row  # retrieve served from the artifact cache
-            assert row[5] in ("cached", "-"), row
-    assert [r[7] for r in body if r[1] == "reranked"] == ["cached", "cached"]
+            assert row[7] == "cached", row  # retrieve served from the artifact cache
+            assert row[6] in ("cached", "-"), row
+    assert [r[8] for r in body if r[1] == "reranked"] == ["cached", "cached"]
 
 
 def test_csv_has_full_precision_values(first):
     frame = pd.read_csv(first.run_dir / "leaderboard.csv")
-    assert list(frame.columns) == ["dataset", "pipeline", "device", "nDCG@3", "AP", "index s", "retrieve s",
-                                   "rerank s", "status"]
+    assert list(frame.columns) == ["dataset", "pipeline", "device", "nDCG@3", "nDCG@3 low", "nDCG@3 high", "group",
+                                   "AP", "index s", "retrieve s", "rerank s", "status"]
     assert len(frame) == 8
     by_cell = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in first.results}
     for _, row in frame.iterrows():
@@ -160,7 +170,7 @@ def test_rerender_a_copied_folder(first, tmp_path):
     (copy / "leaderboard.csv").write_text("stale")
     shutil.rmtree(first.run_dir)  # nothing refers back to the original
     written = write_leaderboard(copy)
-    assert written == [copy / "leaderboard.md", copy / "leaderboard.csv"]
+    assert written == [copy / f"leaderboard.{ext}" for ext in ("md", "csv", "json", "html")]
     assert (copy / "leaderboard.md").read_text() == original_md
     assert (copy / "leaderboard.csv").read_text() == original_csv
 
@@ -179,9 +189,8 @@ def test_rerender_reflects_edited_cells(first):
 
 def test_empty_run_renders_a_note():
     manifest = {"suite": "s", "run_id": "r", "metrics": ["AP"]}
-    frame = leaderboard_frame(manifest, [])
-    assert frame.empty
-    assert render_markdown(manifest, frame).endswith("No cell results.\n")
+    assert leaderboard_frame(manifest, []).empty
+    assert render_markdown(analyse(manifest, [])).endswith("No cell results.\n")
 
 
 def test_frame_from_plain_dicts():
@@ -223,18 +232,18 @@ def test_cost_columns_next_to_quality(write_suite, tmp_path):
     outcome = run(write_suite, tmp_path, COST)
     text = (outcome.run_dir / "leaderboard.md").read_text()
     rows = table_rows(text)
-    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "AP", *COST_COLUMNS, "status"]
+    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", *COST_COLUMNS, "Pareto", "status"]
     cells = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in outcome.results}
     for row in rows[1:]:
         cell = cells[(row[0], row[1])]
         if cell["status"] != "ok":
-            assert row[5:9] == ["-"] * 4
+            assert row[6:10] == ["-"] * 4
             continue
         latency = cell["latency"]
-        assert row[5] == f"{latency['single_stream']['latency']['p50']['value']:.3f}"
-        assert row[6] == f"{latency['single_stream']['latency']['p95']['value']:.3f}"
-        assert row[7] == f"{latency['offline']['qps']['value']:.1f}"
-        assert row[8] == f"{cell['memory']['peak_rss']['value'] / 2**20:.1f}"
+        assert row[6] == f"{latency['single_stream']['latency']['p50']['value']:.3f}"
+        assert row[7] == f"{latency['single_stream']['latency']['p95']['value']:.3f}"
+        assert row[8] == f"{latency['offline']['qps']['value']:.1f}"
+        assert row[9] == f"{cell['memory']['peak_rss']['value'] / 2**20:.1f}"
     assert any(line.startswith("- cost on ") and "fingerprint" in line for line in text.splitlines())
     frame = pd.read_csv(outcome.run_dir / "leaderboard.csv")
     assert {"p50 ms", "p95 ms", "QPS", "peak MiB"} <= set(frame.columns)
@@ -249,16 +258,17 @@ def test_cost_from_different_hardware_is_not_ranked_together(write_suite, tmp_pa
     write_leaderboard(outcome.run_dir)
     text = (outcome.run_dir / "leaderboard.md").read_text()
     rows = table_rows(text)
-    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "AP", "status"]  # quality only
+    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "status"]  # quality only
     assert len(rows) == 9
     note = next(line for line in text.splitlines() if "cost columns left out" in line)
     assert "2 different machines" in note and "Another CPU" in note and "--mixed-hardware" in note
-    assert list(pd.read_csv(outcome.run_dir / "leaderboard.csv").columns) == rows[0]
+    assert not set(COST_COLUMNS) & set(pd.read_csv(outcome.run_dir / "leaderboard.csv").columns)
+    assert "no front: the cells were measured on different hardware" in text
     write_leaderboard(outcome.run_dir, mixed_hardware=True)
     mixed = (outcome.run_dir / "leaderboard.md").read_text()
     header = table_rows(mixed)[0]
-    assert header[5:-1] == [*COST_COLUMNS, "hardware"] and "cost columns left out" not in mixed
-    hashes = {r[-2] for r in table_rows(mixed)[1:] if r[-1] == "ok"}
+    assert header[6:-1] == [*COST_COLUMNS, "hardware", "Pareto"] and "cost columns left out" not in mixed
+    hashes = {r[-3] for r in table_rows(mixed)[1:] if r[-1] == "ok"}
     assert len(hashes) == 2 and moved["hardware"]["hash"] in hashes
 
 
@@ -272,3 +282,14 @@ def test_refusal_reasons():
     assert hardware_refusal([]) is None
     reason = hardware_refusal([cell("a"), {"status": "ok"}])
     assert "unrecorded hardware" in reason and "2 different machines" in reason
+
+
+def test_rerender_in_chosen_formats(capsys, write_suite, tmp_path):
+    """A run from before json and html existed asked for md and csv: --format adds the others."""
+    from harness import cli
+
+    outcome = run(write_suite, tmp_path, overrides=['output.leaderboard=["md", "csv"]'])
+    assert not (outcome.run_dir / "leaderboard.html").exists()
+    assert cli.main(["leaderboard", str(outcome.run_dir), "--format", "html", "--format", "json"]) == 0
+    assert "leaderboard.html" in capsys.readouterr().err
+    assert (outcome.run_dir / "leaderboard.html").is_file() and (outcome.run_dir / "leaderboard.json").is_file()

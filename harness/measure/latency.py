@@ -217,6 +217,7 @@ def _single_figures(samples: Samples, s: Settings, fig) -> dict:
     return {
         "passes": samples.passes,
         "latency": summary(samples.totals(), list(PERCENTILES), "per-query latency (the sum of its stages)"),
+        "repetitions": _per_pass(samples),
         "stages": {stage: summary(samples.stage(stage), STAGE_PERCENTILES, f"{stage} time per query")
                    for stage in stages},
     }
@@ -234,10 +235,24 @@ def _offline_figures(samples: Samples, queries: int, s: Settings, fig) -> dict:
                    spread={"min": round(queries / max(batches), 3), "max": round(queries / min(batches), 3)}),
         "batch_seconds": fig(round(median, 6), "s", f"median seconds per batch; {method}",
                              samples=len(batches), warmup=1),
+        # one value per batch: what `harness report` rank-tests between runs (asv-style)
+        "repetitions": {"unit": "queries/s", "method": "queries / seconds of each timed batch, in order",
+                        "qps": [round(queries / b, 3) for b in batches]},
         "stages": {stage: fig(round(_median([t / 1e9 for t in samples.stage(stage)]), 6), "s",
                               f"median seconds of {stage} per batch; {method}", samples=len(batches), warmup=1)
                    for stage in samples.calls[0]},
     }
+
+
+def _per_pass(samples: Samples) -> dict:
+    """p50 and p95 of each pass's per-query latency (ms), in pass order: a compact record of the
+    repetitions, kept so that two runs' figures can be rank-tested (``harness report``)."""
+    totals = samples.totals()
+    size = len(totals) // samples.passes
+    passes = [[v / 1e6 for v in totals[i * size:(i + 1) * size]] for i in range(samples.passes)]
+    return {"unit": "ms", "method": "p50 and p95 of the per-query latency within each pass, in pass order",
+            "p50": [round(percentile(p, 50.0), 6) for p in passes],
+            "p95": [round(percentile(p, 95.0), 6) for p in passes]}
 
 
 def _median(values: list[float]) -> float:

@@ -14,6 +14,8 @@ TESTS = ("t", "permutation")
 """``t``: paired t-test; ``permutation``: paired randomisation (sign-flip) test."""
 CORRECTIONS = ("holm", "bonferroni", "none")
 ALTERNATIVES = ("two-sided", "greater", "less")
+INTERVALS = ("primary", "all")
+"""Which leaderboard metrics get intervals: bootstrapping every metric of every cell takes time."""
 
 STATS_PARAMS = {
     "baseline": Param(str, None, "pipeline the others are compared with", nullable=True),
@@ -28,6 +30,8 @@ STATS_PARAMS = {
                                  min=100),
     "confidence": Param(float, 0.95, "confidence level of the bootstrap intervals", min=0.5, max=0.999),
     "seed": Param(int, None, "seed of bootstrap and permutation draws; default: the suite's seed", nullable=True),
+    "intervals": Param(str, "primary", "leaderboard metrics given bootstrap intervals: primary (the first "
+                       "metric) or all", choices=INTERVALS),
 }
 
 
@@ -43,6 +47,7 @@ class StatsSettings:
     permutation_samples: int = 10_000
     confidence: float = 0.95
     seed: int = 0
+    intervals: str = "primary"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

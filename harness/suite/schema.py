@@ -25,6 +25,7 @@ TOP = {
     "stats": Param(dict, {}),
     "measure": Param(dict, {}),
     "output": Param(dict, {}),
+    "execution": Param(dict, {}),
 }
 STATS = STATS_PARAMS  # harness/stats/settings.py declares the [stats] keys
 MEASURE = {
@@ -49,9 +50,21 @@ OUTPUT = {
     "dir": Param(str, "results", "results root, relative to the working directory"),
     "run_files": Param(bool, True, "write a TREC run file per cell"),
     "per_query": Param(bool, True, "store per-query metric values in cell results"),
-    "leaderboard": Param(str, ["md", "csv"], "leaderboard formats", choices=("md", "csv"), many=True),
+    "leaderboard": Param(str, ["md", "csv", "json", "html"], "leaderboard formats (docs/leaderboards.md)",
+                         choices=("md", "csv", "json", "html"), many=True),
     "cache": Param(bool, True, "reuse cached artifacts (indexes, runs) across runs"),
     "cache_dir": Param(str, None, "artifact cache folder; default <dir>/.cache", nullable=True),
+}
+EXECUTION = {
+    "executor": Param(str, "local", "where cells run: local (this machine, one at a time) or dask",
+                      choices=("local", "dask")),
+    "scheduler": Param(str, None, "Dask scheduler address (tcp://host:8786); null = a LocalCluster for the run",
+                       nullable=True),
+    "workers": Param(int, None, "workers of the LocalCluster; default: cores / measure.threads",
+                     nullable=True, min=1),
+    "retries": Param(int, 2, "further attempts of a cell whose worker or process died", min=0),
+    "shard_documents": Param(int, None, "encode corpora larger than this in shards of this many documents "
+                             "on several workers (retrievers that shard); null = never", nullable=True, min=1),
 }
 DATASET = {
     "name": Param(str, None, "name in results; default: from the source", nullable=True),

@@ -1,0 +1,74 @@
+"""Leaderboards: quality next to cost, with intervals, significance, tie groups and Pareto fronts.
+
+Rendered from the cell result files alone, so ``harness leaderboard RUN_DIR`` re-renders any
+results folder, including one copied from another machine. The numbers are computed once
+(analysis.py) into ``leaderboard.json``; the Markdown, CSV and HTML renderers read that dict and
+nothing else. docs/leaderboards.md describes every output.
+
+* table.py: the base rows (metrics, cost, status) and the hardware check;
+* analysis.py + significance.py: intervals, tests against the baseline, tie groups, macro means;
+* pareto.py: the fronts; render.py: Markdown and CSV; html.py, page.py, plotjs.py: the HTML page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ..results import load_run, write_atomic
+from .analysis import SCHEMA, analyse
+from .table import hardware_refusal, leaderboard_frame
+
+FORMATS = ("md", "csv", "json", "html")
+FILES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "json": "leaderboard.json", "html": "leaderboard.html"}
+
+__all__ = ["FORMATS", "SCHEMA", "analyse", "hardware_refusal", "leaderboard_frame", "render_csv", "render_html",
+           "render_markdown", "write_leaderboard"]
+
+
+def write_leaderboard(run_dir: str | Path, mixed_hardware: bool = False, *, baseline: str | None = None,
+                      intervals: str | None = None, formats=None) -> list[Path]:
+    """Compute the leaderboard of ``run_dir`` and write the formats the run's output settings ask
+    for (``formats`` overrides them); returns the paths written, in ``FORMATS`` order."""
+    run_dir = Path(run_dir)
+    manifest, cells = load_run(run_dir)
+    data = clean(analyse(manifest, cells, mixed_hardware=mixed_hardware, baseline=baseline, intervals=intervals))
+    wanted = formats if formats is not None else (manifest.get("output") or {}).get("leaderboard", FORMATS)
+    renderers = {"md": render_markdown, "csv": render_csv, "html": render_html,
+                 "json": lambda d: json.dumps(d, indent=1, ensure_ascii=False, allow_nan=False) + "\n"}
+    written = []
+    for fmt in FORMATS:
+        if fmt in wanted:
+            write_atomic(run_dir / FILES[fmt], renderers[fmt](data))
+            written.append(run_dir / FILES[fmt])
+    return written
+
+
+def clean(value):
+    """JSON-safe: NaN and infinities (a t statistic without variance) become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def render_markdown(data: dict) -> str:
+    from .render import render_markdown as render
+
+    return render(data)
+
+
+def render_csv(data: dict) -> str:
+    from .render import render_csv as render
+
+    return render(data)
+
+
+def render_html(data: dict) -> str:
+    from .html import render_html as render
+
+    return render(data)

@@ -1,0 +1,127 @@
+"""The leaderboard's numbers, computed once per run: ``leaderboard.json`` (``harness.leaderboard/1``).
+
+Every renderer (Markdown, CSV, HTML) reads this dict and nothing else, so the four outputs
+cannot disagree. Statistics come from ``harness.stats`` with the run's ``[stats]`` settings; the
+families they correct over are those docs/statistics.md defines: one metric on one dataset (and
+device). What could not be computed is said in ``notes``, never left silently blank.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from ..stats import StatsError, stats_settings
+from .pareto import fronts
+from .significance import group_statistics, macro_means
+from .table import COST_AXES, base_rows, cost_spread, hardware_refusal, metric_labels
+
+SCHEMA = "harness.leaderboard/1"
+KEYS = ("dataset", "pipeline", "device", "status")
+
+
+def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, baseline: str | None = None,
+            intervals: str | None = None) -> dict:
+    """The leaderboard of one run as a JSON-ready dict; ``baseline`` and ``intervals`` override
+    the run's ``[stats]`` settings (``harness leaderboard --baseline/--intervals``)."""
+    metrics = metric_labels(manifest, cells)
+    primary = metrics[0] if metrics else None
+    notes: list[str] = []
+    settings = run_settings(manifest, cells, notes)
+    if baseline is not None:
+        settings = replace(settings, baseline=baseline)
+    if intervals is not None:
+        settings = replace(settings, intervals=intervals)
+    refusal = None if mixed_hardware else hardware_refusal(cells)
+    flat = base_rows(manifest, cells, mixed_hardware)
+    columns = [c for c in (flat[0] if flat else {}) if c in KEYS or any(r.get(c) is not None for r in flat)]
+    by_key = {(c["cell"]["dataset"], c["cell"]["pipeline"], c["cell"]["device"]): c for c in cells}
+    rows = []
+    for row in flat:
+        cell = by_key[(row["dataset"], row["pipeline"], row["device"])]
+        rows.append({**{k: row[k] for k in KEYS},
+                     "values": {c: row[c] for c in columns if c not in KEYS},
+                     "spread": {} if refusal else cost_spread(cell),
+                     "stats": {}, "group": None, "pareto": []})
+    chosen, baseline_note = resolve_baseline(settings.baseline, manifest, cells)
+    if baseline_note:
+        notes.append(baseline_note)
+    interval_metrics = metrics if settings.intervals == "all" else metrics[:1]
+    groups, differences, pareto = [], [], []
+    for (dataset, device), members in _grouped(rows).items():
+        found = group_statistics(members, by_key, metrics, interval_metrics, chosen, settings, notes)
+        if found["letters"]:
+            groups.append({"dataset": dataset, "device": device, **found["letters"]})
+        if found["differences"]:
+            differences.append({"dataset": dataset, "device": device, **found["differences"]})
+        named = [{"name": r["pipeline"], **r} for r in members]
+        axes, why = fronts(named, primary, refusal)
+        for axis, front in axes.items():
+            for r in members:
+                if r["pipeline"] in front["front"]:
+                    r["pareto"].append(axis)
+        pareto.append({"dataset": dataset, "device": device, "quality": primary, "axes": axes, "note": why})
+    macro = macro_means(rows, by_key, metrics, interval_metrics, settings, notes)
+    return {
+        "schema": SCHEMA,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run": _run_info(manifest),
+        "metrics": metrics,
+        "primary": primary,
+        "datasets": list(dict.fromkeys(r["dataset"] for r in rows)),
+        "columns": columns,
+        "settings": {**settings.to_dict(), "interval_metrics": interval_metrics},
+        "baseline": {"requested": settings.baseline, "pipeline": chosen, "note": baseline_note},
+        "cost": {"shown": any(a in columns for a in COST_AXES), "refusal": refusal, "mixed_hardware": mixed_hardware},
+        "rows": rows,
+        "groups": groups,
+        "differences": differences,
+        "pareto": pareto,
+        "macro": macro,
+        "notes": notes,
+    }
+
+
+def run_settings(manifest: dict, cells: list[dict], notes: list[str]):
+    """The run's resolved ``[stats]`` settings; the seed defaults to the suite's (in each cell's config)."""
+    seed = next((c.get("config", {}).get("seed") for c in cells if c.get("config")), 0) or 0
+    try:
+        return stats_settings(manifest.get("stats"), seed)
+    except ValueError as exc:  # a manifest edited by hand, or from a future version
+        notes.append(f"[stats] settings unusable ({exc}): defaults used")
+        return stats_settings({}, seed)
+
+
+def resolve_baseline(requested: str | None, manifest: dict, cells: list[dict]) -> tuple[str | None, str | None]:
+    """(the baseline pipeline, a note): a sweep's base name means its first variant, said so."""
+    if not requested:
+        return None, None
+    names = list(dict.fromkeys([*manifest.get("pipelines", []), *(c["cell"]["pipeline"] for c in cells)]))
+    if requested in names:
+        return requested, None
+    variants = [n for n in names if any(c["cell"]["pipeline"] == n and c["cell"].get("base") == requested
+                                        for c in cells)]
+    if variants:
+        return variants[0], (f"baseline {requested!r} is a sweep: its first variant {variants[0]!r} is the "
+                             "baseline (name a variant in [stats] baseline to choose another)")
+    return None, f"baseline {requested!r} is not a pipeline of this run: no comparisons with a baseline"
+
+
+def _grouped(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Rows by (dataset, device): the unit a family of tests and a Pareto front span."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        out.setdefault((row["dataset"], row["device"]), []).append(row)
+    return out
+
+
+def _run_info(manifest: dict) -> dict:
+    """What the renderers' provenance lines need from the manifest."""
+    keys = ("suite", "run_id", "status", "started", "finished", "harness", "k", "measure", "executor", "hardware",
+            "pipelines")
+    env = manifest.get("environment") or {}
+    return {**{k: manifest.get(k) for k in keys},
+            "environment": {k: env.get(k) for k in ("python", "host", "cpu", "platform")}}
+
+
+__all__ = ["SCHEMA", "StatsError", "analyse", "resolve_baseline", "run_settings"]

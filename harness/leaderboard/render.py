@@ -1,0 +1,238 @@
+"""``leaderboard.md`` and ``leaderboard.csv``, rendered from the leaderboard dict (analysis.py).
+
+Markdown is for people: rounded values, intervals in brackets, one-character markers and a
+legend under the table. CSV is for tools: full precision, one column per number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from ..measure.hardware import describe
+
+LEFT = ("dataset", "pipeline", "device", "hardware", "status", "group", "Pareto")
+SHORT = {"p50 ms": "p50", "p95 ms": "p95", "QPS": "QPS", "peak MiB": "MiB"}
+AXIS_WORDS = {"p50 ms": "p50 latency", "p95 ms": "p95 latency", "QPS": "throughput", "peak MiB": "peak memory"}
+
+
+def number_text(column: str, value) -> str:
+    """Metrics with 4 decimals, seconds and milliseconds with 3, QPS and MiB with 1, gaps as "-"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        if column.endswith((" s", " ms")):
+            return f"{value:.3f}"
+        return f"{value:.1f}" if column in ("QPS", "peak MiB") else f"{value:.4f}"
+    return str(value)
+
+
+def metric_text(row: dict, metric: str) -> str:
+    """``0.3736 [0.341, 0.406] ▲``: the mean, its interval when computed, the baseline marker."""
+    text = number_text(metric, row["values"].get(metric))
+    stats = row["stats"].get(metric) or {}
+    if stats.get("interval"):
+        text += f" [{stats['interval']['low']:.3f}, {stats['interval']['high']:.3f}]"
+    return f"{text} {stats['marker']}" if stats.get("marker") else text
+
+
+def table_columns(data: dict) -> list[str]:
+    """Columns of the main table: the base columns, ``group`` after the primary metric, and
+    ``Pareto`` before the status when any front was found."""
+    out = []
+    for column in data["columns"]:
+        if column == "status" and any(p["axes"] for p in data["pareto"]):
+            out.append("Pareto")
+        out.append(column)
+        if column == data["primary"] and any(r["group"] for r in data["rows"]):
+            out.append("group")
+    return out
+
+
+def cell_text(row: dict, column: str, data: dict) -> str:
+    if column in ("dataset", "pipeline", "device", "status"):
+        return row[column]
+    if column == "group":
+        return row["group"] or "-"
+    if column == "Pareto":
+        return " ".join(SHORT[a] for a in row["pareto"])
+    if column in data["metrics"]:
+        return metric_text(row, column)
+    return number_text(column, row["values"].get(column))
+
+
+def render_markdown(data: dict) -> str:
+    from tabulate import tabulate
+
+    run, env = data["run"], data["run"]["environment"]
+    lines = [
+        f"# {run.get('suite')} — run {run.get('run_id')}",
+        "",
+        f"- status: {run.get('status')}; started {run.get('started')}, finished {run.get('finished') or '-'}",
+        f"- harness {run.get('harness')}; Python {env.get('python')}; host {env.get('host')}; CPU {env.get('cpu')}",
+        f"- retrieval depth k = {run.get('k')}; metrics: trec_eval measures (pytrec_eval), mean over every "
+        "judged query, a query with no results scores 0 (trec_eval -c)",
+        "- times: wall seconds of each phase in this run; `cached` = served from the artifact cache or "
+        "shared with an earlier cell, not measured here",
+    ]
+    if any(c in data["columns"] for c in ("p50 ms", "QPS", "peak MiB")):
+        lines.append(_cost_line(run))
+    if data["cost"]["refusal"]:
+        lines.append(f"- {data['cost']['refusal']}")
+    if data["rows"]:
+        lines.append(f"- statistics: {statistics_text(data)}")
+    lines.append("")
+    if not data["rows"]:
+        return "\n".join(lines + ["No cell results."]) + "\n"
+    columns = table_columns(data)
+    rows = [[cell_text(row, c, data) for c in columns] for row in data["rows"]]
+    align = ["left" if c in LEFT else "right" for c in columns]
+    lines += [tabulate(rows, headers=columns, tablefmt="github", disable_numparse=True, colalign=align), ""]
+    lines += [f"- {line}" for line in legend(data, columns)]
+    lines += _macro_section(data) + _pareto_section(data)
+    if data["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in data["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+CORRECTED = {"holm": "Holm-corrected", "bonferroni": "Bonferroni-corrected", "none": "uncorrected"}
+
+
+def statistics_text(data: dict) -> str:
+    s = data["settings"]
+    corrected = CORRECTED.get(s["correction"], s["correction"])
+    test = ("paired t-test" if s["test"] == "t"
+            else f"paired permutation test ({s['permutation_samples']} sign patterns)")
+    parts = [f"{s['confidence']:.0%} percentile-bootstrap intervals of the mean over queries "
+             f"({s['bootstrap_samples']} resamples, seed {s['seed']}) for {', '.join(s['interval_metrics'])}"]
+    if data["baseline"]["pipeline"]:
+        parts.append(f"{test} of each pipeline against the baseline {data['baseline']['pipeline']} on every metric, "
+                     f"{corrected} over the pipelines of a dataset, alpha {s['alpha']}")
+    else:
+        parts.append("no baseline set ([stats] baseline): no markers")
+    parts.append(f"groups: every pair tested ({test}, {corrected}) on {data['primary']}, "
+                 "shown as a compact letter display")
+    return "; ".join(parts)
+
+
+def legend(data: dict, columns: list[str]) -> list[str]:
+    s, out = data["settings"], []
+    if any((r["stats"].get(m) or {}).get("interval") for r in data["rows"] for m in data["metrics"]):
+        out.append(f"`[low, high]`: {s['confidence']:.0%} bootstrap interval of the mean over queries")
+    if data["baseline"]["pipeline"]:
+        out.append(f"▲ / ▼: significantly higher / lower than the baseline ◆ ({data['baseline']['pipeline']}), "
+                   f"corrected p ≤ {s['alpha']}; no mark: no significant difference")
+    if "group" in columns:
+        out.append(f"group: pipelines sharing a letter are not significantly different on {data['primary']} "
+                   "(`a` holds the best); a pipeline may hold several letters")
+    if "Pareto" in columns:
+        axes = ", ".join(f"{SHORT[a]} = {w}" for a, w in AXIS_WORDS.items())
+        out.append(f"Pareto: on the front of {data['primary']} against that cost, dataset by dataset ({axes}): "
+                   "no other pipeline is at least as good on both and better on one")
+    return out
+
+
+def _macro_section(data: dict) -> list[str]:
+    from tabulate import tabulate
+
+    macro = data["macro"]
+    if not macro:
+        return []
+    columns = ["pipeline", "device", *data["metrics"]]
+    rows = []
+    for entry in macro["rows"]:
+        row = [entry["pipeline"], entry["device"]]
+        for metric in data["metrics"]:
+            value = entry["metrics"].get(metric) or {}
+            text = number_text(metric, value.get("mean"))
+            if value.get("interval"):
+                text += f" [{value['interval']['low']:.3f}, {value['interval']['high']:.3f}]"
+            row.append(text)
+        rows.append(row)
+    table = tabulate(rows, headers=columns, tablefmt="github", disable_numparse=True,
+                     colalign=["left", "left"] + ["right"] * len(data["metrics"]))
+    missing = [f"{e['pipeline']} lacks {', '.join(v['missing'])}" for e in macro["rows"]
+               for v in list(e["metrics"].values())[:1] if v.get("missing")]
+    note = f"- not averaged (a dataset missing): {'; '.join(missing)}" if missing else None
+    return ["", f"## Mean across datasets ({', '.join(macro['datasets'])})", "", table, "",
+            "- macro average: each dataset counts equally; intervals: stratified bootstrap (queries resampled "
+            "within each dataset)", *([note] if note else [])]
+
+
+def _pareto_section(data: dict) -> list[str]:
+    if not data["pareto"] or not data["primary"]:
+        return []
+    out = ["", f"## Pareto fronts ({data['primary']} against cost)", ""]
+    for entry in data["pareto"]:
+        where = entry["dataset"] + (f" ({entry['device']})" if len({r["device"] for r in data["rows"]}) > 1 else "")
+        if entry["note"]:
+            out.append(f"- {where}: {entry['note']}")
+        for axis, front in entry["axes"].items():
+            out.append(f"- {where}, {AXIS_WORDS[axis]} ({axis}): {', '.join(front['front'])}")
+    return out
+
+
+def _cost_line(run: dict) -> str:
+    measure = run.get("measure") or {}
+    n = measure.get("latency_queries")
+    sample = f"a seeded sample of up to {n} queries" if n else "all queries"
+    hardware = run.get("hardware")
+    where = f" on {describe(hardware)}" if hardware else ""
+    threads = measure.get("threads") or "default"
+    return (f"- cost{where}: p50/p95 ms = single-stream latency per query ({sample}, ≥ "
+            f"{measure.get('repetitions')} passes, threads {threads}); QPS = offline, the same queries in one "
+            "batch; peak MiB = largest resident memory of the cell's phases (isolation "
+            f"{(run.get('executor') or {}).get('isolation')}); methods in each cell's JSON")
+
+
+def render_csv(data: dict) -> str:
+    """One row per cell, full precision: each metric with ``low``/``high`` (intervals),
+    ``p_adj`` and ``vs_baseline`` (higher/lower/n.s./baseline) where computed; ``group``; cost;
+    ``pareto`` (the fronts the pipeline is on, ``;``-separated); status."""
+    header: list[str] = []
+    for column in data["columns"]:
+        if column == "status":
+            header += ["pareto"] if any(p["axes"] for p in data["pareto"]) else []
+        header.append(column)
+        if column in data["metrics"]:
+            header += _metric_extras(data, column)
+        if column == data["primary"] and any(r["group"] for r in data["rows"]):
+            header.append("group")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in data["rows"]:
+        writer.writerow([_csv_value(row, c, data) for c in header])
+    return out.getvalue()
+
+
+def _metric_extras(data: dict, metric: str) -> list[str]:
+    extras = []
+    if any((r["stats"].get(metric) or {}).get("interval") for r in data["rows"]):
+        extras += [f"{metric} low", f"{metric} high"]
+    if any((r["stats"].get(metric) or {}).get("marker") for r in data["rows"]) or (
+            data["baseline"]["pipeline"] and any(r["stats"].get(metric) for r in data["rows"])):
+        extras += [f"{metric} p_adj", f"{metric} vs_baseline"]
+    return extras
+
+
+def _csv_value(row: dict, column: str, data: dict):
+    if column in ("dataset", "pipeline", "device", "status"):
+        return row[column]
+    if column == "group":
+        return row["group"] or ""
+    if column == "pareto":
+        return ";".join(row["pareto"])
+    metric, _, part = column.rpartition(" ")
+    stats = (row["stats"].get(metric) or {}) if metric in data["metrics"] else None
+    if stats is not None and part in ("low", "high"):
+        return "" if not stats.get("interval") else repr(stats["interval"][part])
+    if stats is not None and part in ("p_adj", "vs_baseline"):
+        vs = stats.get("vs_baseline")
+        if part == "p_adj":
+            return "" if not vs or vs["p_adjusted"] is None else repr(vs["p_adjusted"])
+        if stats.get("marker") == "◆":
+            return "baseline"
+        return "" if not vs else (vs["direction"] if vs["significant"] else "n.s.")
+    value = row["values"].get(column)
+    return "" if value is None else repr(value) if isinstance(value, float) else value

@@ -1,0 +1,70 @@
+"""``harness report`` and ``harness compare`` on the command line (wired into cli.py).
+
+Exit status: ``report`` 1 when the latest run regressed, else 0; ``compare`` 0 whatever it finds
+(it informs, ``report`` gates); both 2 for a folder that holds no run. Heavy modules load inside
+the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("report", help="trends and regressions over a suite's runs (exit 1 on a regression)")
+    p.add_argument("results_dir", help="a suite's results folder, e.g. results/nightly")
+    p.add_argument("--reference", metavar="RUN_ID", help="compare the latest run with this run (default: the previous)")
+    _cost_options(p)
+    p.add_argument("--out", metavar="DIR", help="where report.html and report.json go (default: RESULTS_DIR)")
+    p.add_argument("--json", action="store_true", help="print report.json instead of the summary")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="two runs side by side, per pipeline and metric, with paired tests")
+    p.add_argument("run_a", help="the older or reference run folder (A)")
+    p.add_argument("run_b", help="the newer run folder (B)")
+    _cost_options(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_compare)
+
+
+def _cost_options(p) -> None:
+    p.add_argument("--threshold", type=float, default=0.05, metavar="FRACTION",
+                   help="smallest relative change of latency, QPS or memory that counts (default 0.05: 5%%)")
+    p.add_argument("--cost-alpha", type=float, default=0.01, metavar="P",
+                   help="significance level of the rank test over repetitions (default 0.01)")
+    p.add_argument("--mixed-hardware", action="store_true",
+                   help="compare cost figures even when the runs' hardware fingerprints differ")
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_report(args) -> int:
+    from . import summary_text, write_report
+
+    try:
+        report, written = write_report(args.results_dir, args.out, reference=args.reference,
+                                       threshold=args.threshold, cost_alpha=args.cost_alpha,
+                                       mixed_hardware=args.mixed_hardware)
+    except FileNotFoundError as exc:
+        return _error(str(exc))
+    print(written[0].read_text() if args.json else summary_text(report, written), end="")
+    return 1 if report["regressions"] else 0
+
+
+def cmd_compare(args) -> int:
+    from ..leaderboard import clean
+    from . import compare_runs, render_text
+
+    try:
+        data = clean(compare_runs(args.run_a, args.run_b, threshold=args.threshold, cost_alpha=args.cost_alpha,
+                                  mixed_hardware=args.mixed_hardware))
+    except FileNotFoundError as exc:
+        return _error(str(exc))
+    print(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) if args.json else render_text(data), end="")
+    if args.json:
+        print()
+    return 0

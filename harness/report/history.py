@@ -1,0 +1,167 @@
+"""A suite's run history as a nightly report: trends per pipeline and regressions of the latest run.
+
+The history is every finished run in a suite's results folder, oldest first (unfinished runs are
+left out, and said so). The latest run is compared with a reference: the run before it, or one
+pinned by id (``--reference``), by the rules of rules.py. ``report.json`` is this dict.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..leaderboard.analysis import run_settings
+from ..results import load_run, run_dirs
+from .compare import compare_loaded
+from .rules import FIGURES, LOWER_IS_BETTER, Rules, figure_value, interval
+
+SCHEMA = "harness.report/1"
+
+
+def build_report(results_dir: str | Path, *, reference: str | None = None, threshold: float = 0.05,
+                 cost_alpha: float = 0.01, mixed_hardware: bool = False) -> dict:
+    """The report of ``results_dir`` (a suite's folder of runs); FileNotFoundError when it holds no
+    finished run or the pinned reference is not one of them."""
+    results_dir = Path(results_dir)
+    notes: list[str] = []
+    history = []
+    for path in run_dirs(results_dir):
+        manifest, cells = load_run(path)
+        if manifest.get("status") == "finished":
+            history.append((path, manifest, cells))
+        else:
+            notes.append(f"run {path.name} is unfinished ({manifest.get('status')}): left out")
+    if not history:
+        raise FileNotFoundError(f"{results_dir} holds no finished harness run (a suite's results folder, "
+                                "e.g. results/<suite>, is expected)")
+    latest = history[-1]
+    ref = _reference(history, reference)
+    comparison = None
+    if ref is not None:
+        stats = run_settings(latest[1], latest[2], notes)
+        comparison = compare_loaded(ref, latest, Rules(stats, threshold, cost_alpha, mixed_hardware))
+    rows = (comparison["quality"] + comparison["cost"]) if comparison else []
+    regressions = [r for r in rows if r["verdict"] == "regressed"]
+    return {
+        "schema": SCHEMA,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "suite": latest[1].get("suite"),
+        "results_dir": str(results_dir),
+        "runs": [_run(path, manifest) for path, manifest, _ in history],
+        "latest": latest[0].name,
+        "reference": ref[0].name if ref else None,
+        "reference_pinned": reference is not None,
+        "status": "regressed" if regressions else "ok" if comparison else "no reference",
+        "regressions": regressions,
+        "improvements": [r for r in rows if r["verdict"] == "improved"],
+        "comparison": comparison,
+        "trends": trends(history, regressions),
+        "notes": notes + (comparison["notes"] if comparison else []),
+    }
+
+
+def _reference(history: list[tuple], pinned: str | None):
+    if pinned is None:
+        return history[-2] if len(history) > 1 else None
+    for entry in history:
+        if entry[0].name == pinned:
+            return None if entry is history[-1] else entry
+    names = ", ".join(path.name for path, _, _ in history)
+    raise FileNotFoundError(f"no finished run {pinned!r} to use as the reference (finished runs: {names})")
+
+
+def _run(path: Path, manifest: dict) -> dict:
+    env = manifest.get("environment") or {}
+    return {"run_id": path.name, "started": manifest.get("started"), "finished": manifest.get("finished"),
+            "harness": manifest.get("harness"), "git": env.get("git"),
+            "hardware": (manifest.get("hardware") or {}).get("hash")}
+
+
+def trends(history: list[tuple], regressions: list[dict]) -> list[dict]:
+    """One entry per (dataset, device, metric or cost figure): each pipeline's value in every run
+    (None where it has none), with error bars where the run recorded them."""
+    metrics = list(dict.fromkeys(m for _, manifest, _ in reversed(history) for m in manifest.get("metrics") or []))
+    n = len(history)
+    table: dict[tuple, dict] = {}
+    for i, (path, _, cells) in enumerate(history):
+        intervals = _leaderboard_intervals(path)
+        for cell in cells:
+            if cell["status"] != "ok":
+                continue
+            info = cell["cell"]
+            for metric in metrics:
+                value = (cell.get("metrics") or {}).get(metric)
+                bounds = intervals.get((info["dataset"], info["pipeline"], info["device"], metric))
+                _put(table, info, ("metric", metric), i, n, value, bounds)
+            for name in FIGURES:
+                _put(table, info, ("cost", name), i, n, figure_value(cell, name), interval(cell, name))
+    flagged = {(r["dataset"], r["device"], r.get("metric") or r.get("figure"), r["pipeline"]) for r in regressions}
+    out = []
+    for (dataset, device, kind, quantity), series in table.items():
+        out.append({"dataset": dataset, "device": device, "kind": kind, "quantity": quantity,
+                    "lower_is_better": LOWER_IS_BETTER.get(quantity, False) if kind == "cost" else False,
+                    "series": [{"pipeline": p, **s, "regressed": (dataset, device, quantity, p) in flagged}
+                               for p, s in series.items()]})
+    return [t for t in out if any(v is not None for s in t["series"] for v in s["values"])]
+
+
+def _put(table: dict, info: dict, what: tuple, i: int, n: int, value, bounds) -> None:
+    series = table.setdefault((info["dataset"], info["device"], *what), {})
+    entry = series.setdefault(info["pipeline"], {"values": [None] * n, "low": [None] * n, "high": [None] * n})
+    entry["values"][i] = value
+    if bounds:
+        entry["low"][i], entry["high"][i] = bounds
+
+
+def _leaderboard_intervals(run_dir: Path) -> dict:
+    """The metric intervals a run's leaderboard.json holds (none for runs rendered without one)."""
+    try:
+        data = json.loads((run_dir / "leaderboard.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for row in data.get("rows", []):
+        for metric, stats in (row.get("stats") or {}).items():
+            if (stats or {}).get("interval"):
+                out[(row["dataset"], row["pipeline"], row["device"], metric)] = (stats["interval"]["low"],
+                                                                                   stats["interval"]["high"])
+    return out
+
+
+def summary_text(report: dict, written: list[Path] = ()) -> str:
+    """A few lines for a CI log: what was compared, every regression, the verdict."""
+    runs = len(report["runs"])
+    head = f"harness report: {report['suite']} ({report['results_dir']}), {runs} finished run(s)"
+    if report["reference"] is None:
+        lines = [head, f"latest run {report['latest']}: no reference run to compare with (the first run, or "
+                       "--reference names the latest): nothing to check yet"]
+    else:
+        how = "pinned" if report["reference_pinned"] else "the previous run"
+        lines = [head, f"latest run {report['latest']} against reference {report['reference']} ({how})"]
+    for r in report["regressions"]:
+        lines.append("REGRESSION " + _line(r, report))
+    lines += [f"note: {n}" for n in report["notes"]]
+    if report["comparison"]:
+        s = report["comparison"]["summary"]
+        verdict = (f"{len(report['regressions'])} regression(s)" if report["regressions"] else "no regressions")
+        lines.append(f"{verdict}; {s['improved']} improved, {s['unchanged']} unchanged"
+                     + (f", {s['not compared']} not compared" if s["not compared"] else ""))
+    if written:
+        lines.append("report: " + ", ".join(str(p) for p in written))
+    return "\n".join(lines) + "\n"
+
+
+def _line(r: dict, report: dict) -> str:
+    where = f"{r['dataset']}/{r['pipeline']} ({r['device']})"
+    if "metric" in r:
+        stats = report["comparison"]["settings"]["stats"]
+        test = "paired t-test" if stats["test"] == "t" else "permutation test"
+        adjusted = {"holm": "Holm", "bonferroni": "Bonferroni"}.get(stats["correction"])
+        adjusted = f", {adjusted}-adjusted {r['p_adjusted']:.3g}" if adjusted else ""
+        return (f"{where}: {r['metric']} {r['old']:.4f} → {r['new']:.4f} ({r['difference']:+.4f}), {test} "
+                f"p = {r['p_value']:.3g}{adjusted}")
+    p = f"p = {r['p_value']:.3g}" if r["p_value"] is not None else r["method"]
+    test = "Mann-Whitney U " if r["p_value"] is not None else ""
+    busy = f"; machine busy ({r['busy']}): rerun to confirm" if r.get("busy") else ""
+    return f"{where}: {r['figure']} {r['old']:.3f} → {r['new']:.3f} ({r['change']:+.1%}), {test}{p}{busy}"

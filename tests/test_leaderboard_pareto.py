@@ -1,0 +1,97 @@
+"""Pareto fronts: on hand-made points, and marked in every leaderboard output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from runfolders import HARDWARE, cell, latency, values, write_run
+
+from harness.leaderboard import write_leaderboard
+from harness.leaderboard.pareto import dominates, fronts, pareto_front
+
+
+def test_dominance():
+    assert dominates((0.5, 1.0), (0.4, 2.0))
+    assert dominates((0.5, 1.0), (0.5, 2.0)) and dominates((0.5, 1.0), (0.4, 1.0))
+    assert not dominates((0.5, 1.0), (0.5, 1.0))  # equal points: neither
+    assert not dominates((0.6, 2.0), (0.5, 1.0)) and not dominates((0.5, 1.0), (0.6, 2.0))  # a trade-off
+
+
+def test_front_on_hand_made_points():
+    points = {  # (quality, latency ms)
+        "fast-weak": (0.30, 1.0),
+        "balanced": (0.40, 5.0),
+        "slow-strong": (0.50, 50.0),
+        "dominated": (0.35, 6.0),  # balanced is better and faster
+        "slower-same": (0.40, 7.0),  # same quality as balanced, slower
+        "twin": (0.40, 5.0),  # identical to balanced: both stay
+        "worst": (0.10, 100.0),
+    }
+    assert pareto_front(points) == ["slow-strong", "balanced", "twin", "fast-weak"]
+    assert pareto_front({"only": (0.1, 9.0)}) == ["only"]
+    assert pareto_front({}) == []
+
+
+def test_throughput_front_prefers_higher_cost_values():
+    points = {"a": (0.3, 1000.0), "b": (0.4, 200.0), "c": (0.35, 100.0), "d": (0.2, 1000.0)}
+    assert pareto_front(points, lower_cost_is_better=False) == ["b", "a"]
+    assert pareto_front(points, lower_cost_is_better=True) == ["b", "c"]  # read as latency: c is the cheapest
+
+
+def test_fronts_per_axis_and_notes():
+    def row(name, q, **cost):
+        return {"name": name, "status": "ok", "values": {"nDCG@10": q, **cost}}
+
+    rows = [row("a", 0.5, **{"p50 ms": 10.0, "QPS": 100.0}), row("b", 0.4, **{"p50 ms": 1.0, "QPS": 50.0}),
+            row("c", 0.3, **{"p50 ms": 2.0, "QPS": 200.0}), {"name": "x", "status": "failed", "values": {}}]
+    axes, note = fronts(rows, "nDCG@10", None)
+    assert note is None and set(axes) == {"p50 ms", "QPS"}
+    assert axes["p50 ms"] == {"front": ["a", "b"], "points": 3}
+    assert axes["QPS"] == {"front": ["a", "c"], "points": 3}
+    assert fronts([row("a", 0.5)], "nDCG@10", None) == ({}, fronts([], "nDCG@10", None)[1])
+    assert "no latency, throughput or memory figures" in fronts([row("a", 0.5)], "nDCG@10", None)[1]
+    assert "different hardware" in fronts(rows, "nDCG@10", "refused")[1]
+
+
+def costly_run(tmp_path):
+    base = np.linspace(0.2, 0.8, 20)
+    specs = {  # name: (quality shift, p50 ms, peak MiB)
+        "bm25": (0.0, 1.0, 100), "dense": (0.1, 8.0, 400), "rerank": (0.15, 60.0, 900), "slow-bm25": (0.0, 9.0, 500)}
+    cells = [cell("d", name, {"nDCG@10": values(base, shift, 0.01, i)},
+                  cost=latency([ms] * 5, qps=[1000 / ms] * 5), memory_mib=mib)
+             for i, (name, (shift, ms, mib)) in enumerate(specs.items())]
+    return write_run(tmp_path, "r", cells, stats={"baseline": "bm25", "bootstrap_samples": 200})
+
+
+def test_front_marked_in_every_output(tmp_path):
+    run_dir = costly_run(tmp_path)
+    write_leaderboard(run_dir)
+    data = json.loads((run_dir / "leaderboard.json").read_text())
+    marks = {r["pipeline"]: r["pareto"] for r in data["rows"]}
+    every = ["p50 ms", "p95 ms", "QPS", "peak MiB"]
+    assert marks == {"rerank": every, "dense": every, "bm25": every, "slow-bm25": []}
+    entry = data["pareto"][0]
+    assert entry["axes"]["p50 ms"]["front"] == ["rerank", "dense", "bm25"] and entry["note"] is None
+    md = (run_dir / "leaderboard.md").read_text()
+    slow = next(line for line in md.splitlines() if "| slow-bm25 " in line)
+    bm25 = next(line for line in md.splitlines() if "| bm25 " in line)
+    assert "p50 p95 QPS MiB" in bm25 and "p50" not in slow.split("|")[-3]
+    assert "- d, p50 latency (p50 ms): rerank, dense, bm25" in md
+    frame = pd.read_csv(run_dir / "leaderboard.csv").set_index("pipeline")
+    assert frame.loc["dense", "pareto"] == "p50 ms;p95 ms;QPS;peak MiB" and pd.isna(frame.loc["slow-bm25", "pareto"])
+    html = (run_dir / "leaderboard.html").read_text()
+    assert html.count('<tr class="front">') == 3 and 'title="p50 latency">p50</span>' in html
+
+
+def test_no_front_across_hardware(tmp_path):
+    run_dir = costly_run(tmp_path)
+    moved = json.loads(next((run_dir / "cells").glob("*dense*")).read_text())
+    moved["hardware"] = {**HARDWARE, "cpu": "Other CPU", "hash": "bbbbbbbbbbbb"}
+    (next((run_dir / "cells").glob("*dense*"))).write_text(json.dumps(moved))
+    write_leaderboard(run_dir)
+    data = json.loads((run_dir / "leaderboard.json").read_text())
+    assert all(r["pareto"] == [] for r in data["rows"]) and "different hardware" in data["pareto"][0]["note"]
+    write_leaderboard(run_dir, mixed_hardware=True)
+    assert json.loads((run_dir / "leaderboard.json").read_text())["pareto"][0]["axes"]
