@@ -1,0 +1,23 @@
+"""ir-harness-transformers: neural components for the harness on Hugging Face transformers.
+
+``dense`` (retriever), ``cross-encoder`` and ``bi-encoder`` (rankers). This module is what the
+``harness`` entry point loads for ``harness plugins``: it imports only the component classes,
+which import torch, transformers and numpy inside their methods, so listing plugins stays instant.
+"""
+
+import harness
+
+from .dense import Dense
+from .rankers import BiEncoder, CrossEncoder
+
+__all__ = ["BiEncoder", "CrossEncoder", "Dense", "harness_rankers", "harness_retrievers"]
+
+
+@harness.hookimpl
+def harness_retrievers():
+    return [Dense]
+
+
+@harness.hookimpl
+def harness_rankers():
+    return [CrossEncoder, BiEncoder]

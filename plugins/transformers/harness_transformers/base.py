@@ -1,0 +1,146 @@
+"""What the components share: a model named by a source and hashed into the identity, loaded on
+first use, compressible, run on a resolved device; and, for the two bi-encoder components
+(``dense`` and ``bi-encoder``), the encoding parameters and the corpus's document vectors, which
+go through the embedding cache so that both share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from harness.params import REQUIRED, Param
+
+from . import cache, models
+from .encoding import POOLINGS, Encoder
+from .tokens import Tokens
+
+MODEL_PARAMS = {
+    "model": Param(str, REQUIRED, "a hub id, a local folder, or pkg:<package>/<path>"),
+    "revision": Param(str, None, "hub revision (branch, tag or commit); hub ids only", nullable=True),
+    "device": Param(str, None, "cpu, cuda or auto; default: the cell's device",
+                    choices=("cpu", "cuda", "auto"), nullable=True),
+    "batch_size": Param(int, 32, "texts (or query-document pairs) per forward pass", min=1),
+    "max_length": Param(int, 512, "tokens per input; longer inputs are truncated", min=1),
+}
+ENCODER_PARAMS = {
+    **MODEL_PARAMS,
+    "pooling": Param(str, "mean", "token vectors to one vector: mean (over real tokens) or cls",
+                     choices=POOLINGS),
+    "normalize": Param(bool, True, "L2-normalise the vectors, so that their dot product is the cosine"),
+    "query_prefix": Param(str, "", "text put before every query (e.g. 'query: ' for E5 models)"),
+    "doc_prefix": Param(str, "", "text put before every document (e.g. 'passage: ')"),
+}
+
+
+class QueryVectors(NamedTuple):
+    """Encoded queries: ``vectors`` (a tensor on the component's device), one row per id."""
+
+    ids: list[str]
+    vectors: object
+
+
+class ModelComponent:
+    """Mixin for a component with a ``model`` parameter; ``head`` picks the Auto class."""
+
+    head = "encoder"
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._source = self._model = self._tokenizer = self._tokens = None
+        self._compressed = False
+        self._state_sha256: str | None = None  # of the compressed model, computed when first needed
+        self._device = "cpu"
+
+    def identity(self, ctx) -> dict:
+        """The parameters, with the model's spelling replaced by its files' hashes."""
+        ident = {k: v for k, v in self.config.items() if k not in ("model", "revision")}
+        return {**ident, "model": self._resolve(ctx).identity()}
+
+    def _resolve(self, ctx) -> models.ModelSource:
+        self._source = models.resolve(self.model, self.revision, ctx.base_dir)
+        return self._source
+
+    def setup(self, ctx) -> None:
+        """Resolve the model (its files hashed once per process), load it on the CPU and choose the
+        device; ``index``/``prepare`` move it there, after any compressor ran."""
+        self._resolve(ctx)
+        self._load()
+        self._device = models.resolve_device(self.device, ctx.device)
+        self._note(ctx)
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        if self._source is None:  # the runner calls identity(ctx) or setup(ctx) first
+            raise RuntimeError(f"{self.name}: call setup(ctx) before torch_modules()")
+        self._model, self._tokenizer = models.load(self._source, self.head)
+        limit = self._tokenizer.model_max_length  # a huge sentinel when the model states none
+        if self.max_length > limit:
+            raise ValueError(f"{self.name}: max_length {self.max_length} is beyond the model's {limit} tokens")
+        self._tokens = Tokens(self._tokenizer, self.max_length)
+
+    # The compressible protocol: compressors transform the model before index/prepare.
+
+    def torch_modules(self) -> dict:
+        self._load()
+        return {"encoder": self._model}
+
+    def replace_torch_modules(self, modules: dict) -> None:
+        self._model, self._compressed, self._state_sha256 = modules["encoder"], True, None
+
+    def _ready(self, ctx) -> None:
+        """Ready to work: set up (a no-op but for the record when the runner did it) and on the device."""
+        self.setup(ctx)
+        self._model.to(self._device)
+
+    def _note(self, ctx) -> None:
+        ctx.phase["model"] = {**self._source.record(), "device": self._device,
+                              "compressed": self._compressed}
+
+    def _model_key(self) -> dict:
+        """The model as a cache key: its files, and its state when a compressor changed it."""
+        if self._compressed and self._state_sha256 is None:
+            self._state_sha256 = models.state_sha256(self._model)
+        return {**self._source.identity(), "compressed_state": self._state_sha256}
+
+
+class EncoderComponent(ModelComponent):
+    """Mixin for the bi-encoders: queries and documents encoded separately."""
+
+    def _encoder(self) -> Encoder:
+        return Encoder(self._model, self._tokens, pooling=self.pooling, normalize=self.normalize,
+                       batch_size=self.batch_size, device=self._device)
+
+    def encode_queries(self, queries: Mapping[str, str]) -> QueryVectors:
+        """The queries' vectors, on the component's device."""
+        matrix = self._encoder().encode(list(queries.values()), self.query_prefix)
+        return QueryVectors(list(queries), matrix.to(self._device))
+
+    def encode_documents(self, texts: list[str], ctx, what: str = "documents"):
+        """Document vectors (float32, on the CPU) with a progress bar."""
+        with ctx.progress.task(f"{self.name}: encoding {what}", total=len(texts)) as advance:
+            return self._encoder().encode(texts, self.doc_prefix, advance)
+
+    def embedding_key(self, collection) -> str:
+        encoding = {"pooling": self.pooling, "normalize": self.normalize, "max_length": self.max_length,
+                    "doc_prefix": self.doc_prefix}
+        return cache.embedding_key(self._model_key(), encoding, collection.corpus_fingerprint)
+
+    def corpus_vectors(self, collection, ctx, encode: bool = True):
+        """Every document's vector in corpus order (a float32 CPU tensor) from the embedding
+        cache, else encoded and stored when ``encode``, else None."""
+        import time
+
+        key, ids = self.embedding_key(collection), [d.id for d in collection.docs]
+        matrix = cache.lookup(ctx, key, ids)
+        if matrix is not None or not encode:
+            return matrix
+        started = time.perf_counter()
+        matrix = self.encode_documents(collection.texts(), ctx, "the corpus")
+        seconds = round(time.perf_counter() - started, 3)
+        built = {"seconds": seconds, "device": self._device, "batch_size": self.batch_size,
+                 "model": self._source.record(), "compressed": self._compressed}
+        ctx.phase["embeddings"].update(documents=len(ids), encode_seconds=seconds)
+        cache.store(ctx, key, ids, matrix, **built)
+        return matrix

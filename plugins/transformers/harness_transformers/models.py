@@ -1,0 +1,235 @@
+"""Where a model's files come from, what they hash to, and the device it runs on.
+
+A model is named in one of three ways: ``pkg:<package>/<path>`` (a folder inside an installed
+Python package), a local folder, or a Hugging Face hub id (downloaded, or found in the hub cache
+when ``HF_HUB_OFFLINE=1``). Whatever the source, the model is loaded from the resolved folder, and
+the files loaded from it are hashed, so a result proves which weights produced it whatever the
+spelling. Resolution happens when the runner asks for the component's identity, never when a
+suite is validated: validation must not download.
+
+torch and huggingface_hub are imported inside the functions: ``harness plugins`` imports this
+module and must stay instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The files transformers loads weights from, in its order of preference; an index names shards.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+# Configuration and tokenizer files (they decide the output too); README and the like are not.
+CONFIG_SUFFIXES = (".json", ".txt", ".model")
+# What a hub download fetches: the configuration, tokenizer and safetensors weights, not the
+# ONNX/OpenVINO/TF copies many repositories carry (``.bin`` only when there is no safetensors).
+HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: where its files are and what they hash to."""
+
+    spec: str  # as the suite wrote it
+    kind: str  # "package", "folder" or "hub"
+    path: Path
+    weights: tuple[str, ...]  # the weight files, relative to ``path``
+    sha256: str  # one weight file: its SHA-256 (as ``sha256sum`` and the hub's LFS id); shards:
+    # the SHA-256 of their ``sha256sum`` listing
+    config_sha256: str  # configuration and tokenizer files, the same way
+    revision: str | None = None  # the hub commit
+    package: str | None = None  # "name version" of the distribution that ships the folder
+
+    def identity(self) -> dict:
+        """What decides the model's output: its files' content, not where they were found."""
+        return {"sha256": self.sha256, "config_sha256": self.config_sha256}
+
+    def record(self) -> dict:
+        """Provenance for the result."""
+        out = {"source": self.kind, "spec": self.spec, "path": str(self.path), "weights": list(self.weights),
+               "sha256": self.sha256, "config_sha256": self.config_sha256}
+        if self.revision:
+            out["revision"] = self.revision
+        if self.package:
+            out["package"] = self.package
+        return out
+
+
+_snapshots: dict[tuple[str, str | None], Path] = {}  # hub lookups, once per process
+_hashes: dict[tuple, str] = {}
+
+
+def resolve(spec: str, revision: str | None, base_dir: Path) -> ModelSource:
+    """The model named ``spec`` (see the module docstring), with the hashes of its files."""
+    if spec.startswith("pkg:"):
+        _no_revision(spec, revision)
+        path, kind, package = _package_folder(spec), "package", _distribution(_package_name(spec))
+    elif (base_dir / Path(spec).expanduser()).is_dir():
+        _no_revision(spec, revision)
+        path, kind, package = (base_dir / Path(spec).expanduser()).resolve(), "folder", None
+    elif spec.startswith(("/", "./", "../", "~")):  # clearly a path: never ask the hub
+        raise ValueError(f"model {spec!r}: no such folder ({base_dir / Path(spec).expanduser()})")
+    else:
+        if (spec, revision) not in _snapshots:
+            _snapshots[spec, revision] = _hub_snapshot(spec, revision)
+        path, kind, package = _snapshots[spec, revision], "hub", None
+    weights = weight_files(path)
+    config = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in CONFIG_SUFFIXES)
+    return ModelSource(spec, kind, path, weights, files_sha256(path, weights), files_sha256(path, config),
+                       revision=path.name if kind == "hub" else None, package=package)
+
+
+def _no_revision(spec: str, revision: str | None) -> None:
+    if revision is not None:
+        raise ValueError(f"model {spec!r}: 'revision' applies to hub ids only")
+
+
+def _package_name(spec: str) -> str:
+    return spec[len("pkg:"):].partition("/")[0]
+
+
+def _package_folder(spec: str) -> Path:
+    from importlib.resources import files
+
+    package, inner = _package_name(spec), spec[len("pkg:"):].partition("/")[2]
+    try:
+        root = files(package)
+    except ModuleNotFoundError:
+        raise ValueError(f"model {spec!r}: no installed package {package!r}") from None
+    path = Path(str(root / inner))
+    if not path.is_dir():
+        raise ValueError(f"model {spec!r}: package {package!r} has no folder {inner!r} ({path})")
+    return path.resolve()
+
+
+@functools.cache
+def _distribution(package: str) -> str | None:
+    """``name version`` of the distribution that installs ``package`` (scanning them takes ~0.1 s)."""
+    from importlib.metadata import packages_distributions, version
+
+    names = packages_distributions().get(package)
+    return f"{names[0]} {version(names[0])}" if names else None
+
+
+def _hub_snapshot(spec: str, revision: str | None) -> Path:
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = Path(snapshot_download(spec, revision=revision, allow_patterns=HUB_PATTERNS))
+        if not any((path / name).is_file() for name in WEIGHT_FILES):  # a repository without safetensors
+            path = Path(snapshot_download(spec, revision=revision, allow_patterns=[*HUB_PATTERNS, "*.bin"]))
+    except LocalEntryNotFoundError:
+        offline = " and HF_HUB_OFFLINE=1 forbids downloading it" if constants.HF_HUB_OFFLINE else ""
+        raise ValueError(
+            f"model {spec!r} is not a local folder, not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}){offline}: give a folder or pkg:<package>/<path>, or "
+            "download it with network (HF_HUB_OFFLINE unset)"
+        ) from None
+    except Exception as exc:  # a misspelt id, a missing revision, no network
+        raise ValueError(f"model {spec!r} is not a local folder and the hub refused it: {exc}") from exc
+    return path
+
+
+def weight_files(path: Path) -> tuple[str, ...]:
+    """The weight files transformers would load from ``path`` (shards listed by their index)."""
+    import json
+
+    for name in WEIGHT_FILES:
+        if (path / name).is_file():
+            if name.endswith(".index.json"):
+                shards = json.loads((path / name).read_text())["weight_map"].values()
+                return tuple(sorted(set(shards)))
+            return (name,)
+    raise ValueError(f"{path} holds no model weights (none of {', '.join(WEIGHT_FILES)})")
+
+
+def files_sha256(path: Path, names) -> str:
+    """One file: its SHA-256; several: the SHA-256 of their ``sha256sum`` listing. Each file is
+    hashed once per process (while its size and modification time stay the same)."""
+    digests = []
+    for name in names:
+        file = path / name
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _hashes:
+            digest = hashlib.sha256()
+            with open(file, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    digest.update(block)
+            _hashes[key] = digest.hexdigest()
+        digests.append(f"{_hashes[key]}  {name}\n")
+    if len(digests) == 1:
+        return digests[0].split()[0]
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def resolve_device(requested: str | None, cell_device: str) -> str:
+    """The device to run on: the component's ``device`` parameter when set, else the cell's;
+    ``auto`` is CUDA when torch sees a GPU, else the CPU."""
+    import torch
+
+    device = requested or cell_device
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested, but torch {torch.__version__} sees no CUDA device")
+    return device
+
+
+def load(source: ModelSource, head: str = "encoder"):
+    """(model, tokenizer) from the resolved folder, in float32 on the CPU, in eval mode.
+
+    float32 explicitly: transformers 5 would otherwise keep a checkpoint's stored precision, and
+    half precision is the ``half`` compressor's job, measured against this float32 parent.
+    """
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging
+
+    auto = AutoModelForSequenceClassification if head == "classifier" else AutoModel
+    bars = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # its "Loading weights" bar would cut through the harness's progress
+    try:
+        model = auto.from_pretrained(os.fspath(source.path), dtype=torch.float32)
+    finally:
+        if bars:
+            logging.enable_progress_bar()
+    return model.eval(), AutoTokenizer.from_pretrained(os.fspath(source.path))
+
+
+def state_sha256(module) -> str:
+    """A digest of a module's structure and state (dtypes, shapes, bytes, quantisation
+    parameters): keys artifacts computed by a compressed model, which its files no longer
+    describe."""
+    import torch
+
+    digest = hashlib.sha256(repr(module).encode())
+
+    def feed(value) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu()
+            if tensor.is_quantized:
+                feed(str(tensor.qscheme()))
+                if tensor.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+                    feed(repr((tensor.q_scale(), tensor.q_zero_point())))
+                else:
+                    feed((tensor.q_per_channel_scales(), tensor.q_per_channel_zero_points()))
+                tensor = tensor.int_repr()
+            if tensor.layout != torch.strided:
+                tensor = tensor.to_dense()
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                feed(item)
+        else:
+            digest.update(repr(value).encode())
+
+    for name, value in module.state_dict().items():
+        digest.update(name.encode())
+        feed(value)
+    return digest.hexdigest()

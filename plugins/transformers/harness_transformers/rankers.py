@@ -1,0 +1,135 @@
+"""``cross-encoder`` and ``bi-encoder``: rerankers of a first stage's candidates.
+
+Both return exactly the candidates they are given (the runner's ``depth`` head of each query), in
+their new order; the runner keeps the tail below them (see docs/plugins/transformers.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from harness.components import Context, Ranker
+from harness.params import Param
+from harness.ranking import Run
+
+from .base import ENCODER_PARAMS, MODEL_PARAMS, EncoderComponent, ModelComponent
+
+SCORES = ("logit", "sigmoid", "softmax")
+PAIR_SLICE = 8192  # (query, document) pairs scored at once by the bi-encoder
+
+
+def _text(collection, qid: str, doc_id: str) -> str:
+    try:
+        return collection.text(doc_id)
+    except KeyError:
+        raise ValueError(f"candidate {doc_id!r} of query {qid!r} is not a document of the collection") from None
+
+
+class CrossEncoder(ModelComponent, Ranker):
+    """Cross-encoder reranking: a sequence-classification model scores each (query, document) pair."""
+
+    name = "cross-encoder"
+    head = "classifier"
+    devices = ("cpu", "cuda")
+    params = {
+        **MODEL_PARAMS,
+        # at least 8: a query keeps at most half the window, the document the rest
+        "max_length": Param(int, 512, "tokens per (query, document) pair; the document is truncated", min=8),
+        "score": Param(str, "logit", "the output as is (logit), through a sigmoid, or its softmax probability",
+                       choices=SCORES),
+        "label": Param(int, None, "which output of a multi-output head is relevance (default: the only one)",
+                       nullable=True, min=0),
+    }
+
+    def prepare(self, collection, ctx: Context) -> None:
+        self._ready(ctx)
+        outputs = self._model.config.num_labels
+        if self.label is None and outputs != 1:
+            labels = getattr(self._model.config, "id2label", {})
+            raise ValueError(f"cross-encoder: the model has {outputs} outputs {labels}; set label = the "
+                             "index of the one that means relevant")
+        if (self.label or 0) >= outputs:
+            raise ValueError(f"cross-encoder: label {self.label} but the model has {outputs} output(s)")
+        if self.score == "softmax" and outputs == 1:
+            raise ValueError("cross-encoder: score = 'softmax' needs a head with several outputs")
+        self._collection = collection
+
+    def rerank(self, queries: Mapping[str, str], candidates: Run, ctx: Context) -> Run:
+        self._note(ctx)
+        pairs = [(qid, doc) for qid in candidates for doc in candidates[qid]]
+        texts = [(queries[qid], _text(self._collection, qid, doc)) for qid, doc in pairs]
+        scores = self.score_pairs(texts, ctx)
+        ctx.phase.update(pairs=len(pairs), batch_size=self.batch_size)
+        out: dict[str, dict[str, float]] = {qid: {} for qid in candidates}
+        for (qid, doc), score in zip(pairs, scores, strict=True):
+            out[qid][doc] = score
+        return Run.from_scores(out)
+
+    def score_pairs(self, pairs: list[tuple[str, str]], ctx: Context) -> list[float]:
+        """Scores of (query, document) texts, in their order (see tokens.py for the batching)."""
+        import torch
+
+        scores = torch.empty(len(pairs), dtype=torch.float32)
+        column = self.label or 0
+        with ctx.progress.task("cross-encoder: scoring pairs", total=len(pairs)) as advance, torch.inference_mode():
+            for rows, inputs in self._tokens.pairs(pairs, self.batch_size):
+                logits = self._model(**{k: v.to(self._device) for k, v in inputs.items()}).logits.float()
+                if self.score == "softmax":
+                    logits = logits.softmax(dim=1)
+                values = logits[:, column]
+                scores[torch.tensor(rows)] = (values.sigmoid() if self.score == "sigmoid" else values).cpu()
+                advance(len(rows))
+        return scores.tolist()
+
+
+class BiEncoder(EncoderComponent, Ranker):
+    """Bi-encoder reranking: cosine of query and document vectors, sharing the dense retriever's cache."""
+
+    name = "bi-encoder"
+    devices = ("cpu", "cuda")
+    params = ENCODER_PARAMS
+
+    def prepare(self, collection, ctx: Context) -> None:
+        """Loads the model and looks the corpus's vectors up in the embedding cache; on a miss,
+        ``rerank`` encodes the candidates it meets (and keeps them for later queries)."""
+        self._ready(ctx)
+        self._collection, self._matrix, self._rows = collection, None, {}
+        matrix = self.corpus_vectors(collection, ctx, encode=False)
+        if matrix is not None:
+            self._add([d.id for d in collection.docs], matrix)
+
+    def _add(self, doc_ids: list[str], vectors) -> None:
+        import torch
+
+        start = 0 if self._matrix is None else len(self._matrix)
+        vectors = vectors.to(self._device)
+        self._matrix = vectors if self._matrix is None else torch.cat((self._matrix, vectors))
+        self._rows.update((doc, start + i) for i, doc in enumerate(doc_ids))
+
+    def rerank(self, queries: Mapping[str, str], candidates: Run, ctx: Context) -> Run:
+        import torch
+
+        self._note(ctx)
+        qids = [qid for qid in candidates if candidates[qid]]
+        encoded = self.encode_queries({qid: queries[qid] for qid in qids})
+        missing: dict[str, str] = {}  # document → a query it is a candidate of (for errors)
+        for qid in qids:
+            missing.update((doc, qid) for doc in candidates[qid] if doc not in self._rows)
+        if missing:
+            texts = [_text(self._collection, qid, doc) for doc, qid in missing.items()]
+            self._add(list(missing), self.encode_documents(texts, ctx))
+        ctx.phase["embeddings"] = {"documents_encoded": len(missing)}
+        # Pairs a slice at a time (a Python loop per query costs more than the arithmetic);
+        # slices bound the memory.
+        pairs = [(row, qid, doc) for row, qid in enumerate(qids) for doc in candidates[qid]]
+        doc_rows = torch.tensor([self._rows[doc] for _, _, doc in pairs], dtype=torch.long)
+        query_rows = torch.tensor([row for row, _, _ in pairs], dtype=torch.long)
+        scores = []
+        for start in range(0, len(pairs), PAIR_SLICE):
+            docs = self._matrix[doc_rows[start : start + PAIR_SLICE].to(self._device)]
+            query_side = encoded.vectors[query_rows[start : start + PAIR_SLICE].to(self._device)]
+            scores += (docs * query_side).sum(dim=1).cpu().tolist()
+        out: dict[str, dict[str, float]] = {qid: {} for qid in qids}
+        for (_, qid, doc), score in zip(pairs, scores, strict=True):
+            out[qid][doc] = score
+        return Run.from_scores(out)
