@@ -83,6 +83,9 @@ class CellRunner:
                 step = "rerank"
                 run = self.stages.rerank(cell.pipeline.ranker, collection, collection.queries, run, run_key,
                                          ctx, phases)
+            for stage in filter(None, (cell.pipeline.retriever, cell.pipeline.ranker)):
+                if id(stage) in self.stages.identities:
+                    result["components"][stage.kind]["identity"] = self.stages.identities[id(stage)]["identity"]
             step = "evaluate"
             with phases.measure("evaluate"):
                 self._evaluate(result, collection, run, ctx)

@@ -25,6 +25,7 @@ from pathlib import Path
 from .collection import Collection, Document
 from .components import Context
 from .params import check_params, did_you_mean
+from .trecfiles import grade_problem
 
 DEFAULT_FIELDS = ("title", "text")
 DOCUMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Document) if f.name != "id")
@@ -98,6 +99,10 @@ def _apply_options(loaded: Collection, spec: DatasetSpec) -> Collection:
     }
     if not qrels:
         raise DatasetError("none of the queries evaluated has relevance judgments", spec.name)
+    for qid, docs in qrels.items():  # whatever the provider (ir_datasets included) and the mapping
+        for docid, grade in docs.items():
+            if grade_problem(grade):
+                raise DatasetError(f"query {qid!r}, document {docid!r}: {grade_problem(grade)}", spec.name)
     metadata = {
         **loaded.metadata,
         "provider": spec.provider,
@@ -177,6 +182,8 @@ def _check_grades(grades) -> list[tuple[str, str]]:
             problems.append((f"grades.{raw}", f"the raw grade {raw!r} is not an integer"))
         if not _is_int(grade):
             problems.append((f"grades.{raw}", f"must map to an integer grade, got {grade!r}"))
+        elif grade_problem(grade):
+            problems.append((f"grades.{raw}", grade_problem(grade)))
     return problems
 
 

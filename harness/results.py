@@ -9,7 +9,8 @@ Layout of a run folder::
 
 Every file is written to a temporary name and renamed into place, so a killed run leaves each
 file either complete or absent. A run whose manifest still says ``running`` is resumed by the
-next ``harness run`` of the same suite: cells with a result for the same cell key are kept.
+next ``harness run`` of the same suite: cells with a result for the same cell key are kept. One
+``harness run`` per suite folder at a time: ``RunLock`` (``<root>/.locks/<suite>.lock``).
 """
 
 from __future__ import annotations
@@ -113,3 +114,97 @@ def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
     manifest = read_json(run_dir / MANIFEST)
     cells = [c for c in (load_cell(run_dir, slug) for slug in manifest.get("cells", {}).values()) if c]
     return manifest, cells
+
+
+# -- one `harness run` per suite folder at a time -----------------------------------------------
+
+LOCKS = ".locks"
+
+
+class RunLocked(RuntimeError):
+    """Another ``harness run`` holds the suite's results folder; the message names it."""
+
+
+class RunLock:
+    """An exclusive lock on a suite's results folder, held for a whole ``harness run``:
+    ``<root>/.locks/<suite>.lock`` (beside the suite's folder, which holds run folders only).
+
+    Two runs of one suite would otherwise pick the same unfinished run to resume and write the
+    same cells. ``fcntl.flock`` is released by the kernel when its holder dies, however it dies;
+    the file also says who holds it (pid, host, since), for the other run's message, and lets a
+    filesystem without flock fall back to checking that pid. The file is left in place on release
+    (emptied): unlinking it would let a waiting process lock a file nobody else can see.
+    """
+
+    def __init__(self, root: Path, suite: str):
+        self.folder = Path(root) / suite
+        self.path = Path(root) / LOCKS / f"{suite}.lock"
+        self.stale: dict | None = None  # the holder a killed run left named in the file
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+        import socket
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLocked(self._busy(_holder(self.path))) from None
+        except OSError:  # no flock here (some network filesystems): the pid in the file decides
+            holder = _holder(self.path)
+            if holder and _alive(holder):
+                os.close(fd)
+                raise RunLocked(self._busy(holder)) from None
+        self.stale = _holder(self.path)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+              time.gmtime()), "start": _start_time(os.getpid())}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # a later run sees no stale holder
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+    def _busy(self, holder: dict | None) -> str:
+        who = (f"pid {holder.get('pid')} on {holder.get('host')}, running since {holder.get('since')}"
+               if holder else "a process that has not written its name yet")
+        return (f"another harness run is using {self.folder} ({who}); wait for it to finish, or stop it "
+                f"(a killed run releases the lock and is resumed by the next run)")
+
+
+def _holder(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _alive(holder: dict) -> bool:
+    """Whether the process named in a lock file still runs (on another host: assumed so)."""
+    import socket
+
+    if holder.get("host") != socket.gethostname():
+        return True
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or _start_time(pid) is None:
+        return False
+    # A recycled pid belongs to another process: its start time differs from the holder's.
+    return holder.get("start") in (None, _start_time(pid))
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc), None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19]) if fields[0] != "Z" else None

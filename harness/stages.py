@@ -20,6 +20,7 @@ what else it does (artifacts for metrics) is kept.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 
 from .cache import ArtifactCache, cache_key
@@ -53,17 +54,21 @@ class StageExecutor:
     def reset(self) -> None:
         self._components: dict[str, object] = {}  # ready retrievers / rankers
         self._runs: dict[str, Run] = {}
+        # The identity each stage spec had (id(spec) -> dict), for the result: a model's hash
+        # is recorded even when its outputs came from the cache.
+        self.identities: dict[int, dict] = {}
 
     def identity(self, spec: StageSpec, component, ctx: Context) -> dict:
         info = self.registry.find(spec.kind, spec.plugin)
-        return {
+        self.identities[id(spec)] = ident = {
             "kind": spec.kind,
             "plugin": spec.plugin,
             "distribution": info.distribution,
             "version": info.version,
-            "identity": component.identity(ctx),
+            "identity": json.loads(json.dumps(component.identity(ctx), default=_canonical)),  # plain data
             "compressors": [c.config() for c in spec.compressors],
         }
+        return ident
 
     # -- first stage -------------------------------------------------------------------------
 

@@ -20,6 +20,19 @@ class TrecFormatError(ValueError):
     """A malformed TREC file, with the file and line number in the message."""
 
 
+# trec_eval's measures (pytrec_eval) take grades as C ints and spend time growing with the square of
+# the largest grade: 100,000 takes seconds, 10**6 minutes, and 2**30 crashes the process.
+GRADE_RANGE = (-(2**31), 10_000)
+
+
+def grade_problem(grade: int) -> str | None:
+    """Why a relevance grade cannot be evaluated, or None."""
+    low, high = GRADE_RANGE
+    if low <= grade <= high:
+        return None
+    return f"grade {grade} is outside {low}..{high}, the grades trec_eval's measures can evaluate"
+
+
 def _lines(path: Path):
     try:
         with open(path, encoding="utf-8") as f:
@@ -73,6 +86,8 @@ def read_qrels(path: str | os.PathLike) -> dict[str, dict[str, int]]:
             value = int(grade)
         except ValueError:
             raise TrecFormatError(f"{path}:{number}: grade {grade!r} is not an integer") from None
+        if grade_problem(value):
+            raise TrecFormatError(f"{path}:{number}: {grade_problem(value)}")
         docs = qrels.setdefault(qid, {})
         if docid in docs and docs[docid] != value:
             raise TrecFormatError(

@@ -15,6 +15,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from .components import Progress
 from .measure.isolation import apply_threads
@@ -50,6 +51,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--cpus", help="comma-separated CPU ids to pin to")
     parser.add_argument("--parent", type=int, help="the parent's pid, to notice it died before we could ask")
+    parser.add_argument("--run-dir", help="write the result here instead of the job's run folder (a Dask worker's "
+                        "scratch folder, which the executor sends back to the run)")
     args = parser.parse_args(argv)
     apply_threads(args.threads)
     if args.cpus:
@@ -62,9 +65,17 @@ def main(argv=None) -> int:
     from .cell import CellRunner
     from .plugins import get_registry
 
-    runner = CellRunner(job["suite"], get_registry(), ArtifactCache(*job["cache"]), progress, job["environment"],
+    cache = ArtifactCache(*job["cache"])
+    if job.get("kind", "cell") != "cell":  # corpus shards (executors/shards.py): the reply goes back on the pipe
+        from .executors.shards import run_shard_job
+
+        progress.send({"reply": run_shard_job(job, get_registry(), cache, progress)})
+        return 0
+    if args.cpus:  # where the parent chose them on its own machine (a Dask worker), the result says so
+        job["execution"] = {**job["execution"], "cpus": [int(c) for c in args.cpus.split(",")]}
+    runner = CellRunner(job["suite"], get_registry(), cache, progress, job["environment"],
                         listener=lambda name, record: progress.send({"phase": name, "record": record}))
-    runner.run(job["cell"], job["key"], job["run_dir"], job["execution"])
+    runner.run(job["cell"], job["key"], Path(args.run_dir) if args.run_dir else job["run_dir"], job["execution"])
     return 0
 
 

@@ -196,6 +196,44 @@ class TwoStep(WordOverlap):
         return self.search(self.encode_queries(queries), k)
 
 
+class Mortal(WordOverlap):
+    """Kills a process with SIGKILL while indexing, until ``marker`` exists (it creates it first):
+    its own (``target = "self"``, as the out-of-memory killer would) or its parent, a Dask worker
+    (``"worker"``: a machine lost mid-cell). ``always`` kills on every attempt."""
+
+    name = "mortal"
+    params = {**WordOverlap.params, "marker": Param(str, "", "file that says the kill happened"),
+              "target": Param(str, "worker", choices=("worker", "self")), "always": Param(bool, False)}
+
+    def index(self, collection, ctx):
+        marker = Path(self.marker)
+        if self.always or not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getppid() if self.target == "worker" else os.getpid(), signal.SIGKILL)
+            time.sleep(30)  # a killed worker takes this process along (PR_SET_PDEATHSIG)
+        super().index(collection, ctx)
+
+
+class ShardedOverlap(PersistentOverlap):
+    """PersistentOverlap through the shard protocol (executors/shards.py): each shard's word sets
+    in a JSON file, merged in corpus order."""
+
+    name = "overlap-sharded"
+
+    def index_shard(self, collection, shard, folder, ctx):
+        docs = collection.docs[shard.start:shard.stop]
+        words = {d.id: sorted(set(collection.contents(d).lower().split())) for d in docs}
+        (folder / "words.json").write_text(json.dumps({"pid": os.getpid(), "words": words}))
+
+    def merge_index(self, collection, folders, ctx):
+        self.docs, self.shard_pids = {}, []
+        for folder in folders:
+            part = json.loads((folder / "words.json").read_text())
+            self.docs.update({d: set(w) for d, w in part["words"].items()})
+            self.shard_pids.append(part["pid"])
+        assert list(self.docs) == [d.id for d in collection.docs], "shards merged out of corpus order"
+
+
 class FakeParameter:
     def __init__(self, numel: int, element_size: int):
         self._numel, self._size = numel, element_size
@@ -218,7 +256,7 @@ class FakeModule:
 
 
 ALL = [WordOverlap, PersistentOverlap, Failing, Sleepy, Reverse, Fusion, CompressibleOverlap, Halve, Paced, Chatty,
-       Hog, Doomed, TwoStep]
+       Hog, Doomed, TwoStep, Mortal, ShardedOverlap]
 
 
 @hookimpl

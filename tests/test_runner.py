@@ -289,3 +289,11 @@ def test_latency_loops_report_no_progress(write_suite, tmp_path):
     outcome = run(write_suite, tmp_path, body, pipelines=["overlap"], progress=Recorder())
     assert outcome.results[0]["latency"]["single_stream"]["latency"]["p50"]["samples"] == 10
     assert Recorder.tasks == 1  # the quality run's; none of the dozens of timed calls
+
+
+def test_component_identity_is_recorded_even_from_cache(write_suite, tmp_path):
+    run(write_suite, tmp_path)
+    cached = run(write_suite, tmp_path)  # a new run served from the cache
+    assert cached.results[0]["phases"]["retrieve"]["cache"] == "hit"
+    assert cached.results[0]["components"]["retriever"]["identity"] == {"weight": 1.0}
+    assert cached.results[1]["components"]["ranker"]["identity"] == {}

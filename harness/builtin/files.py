@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def lines(path: Path) -> Iterator[tuple[int, str]]:
         raise DatasetError(f"{path}: is a folder, expected a file") from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from None
-    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz file
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz file
         raise DatasetError(f"{path}: cannot read it ({exc})") from None
 
 
@@ -66,6 +67,8 @@ def jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         except json.JSONDecodeError as exc:
             why = f"malformed JSON ({exc.msg}, column {exc.colno})"
             raise DatasetError(f"{path}:{number}: {why}") from None
+        except (ValueError, RecursionError) as exc:  # a number of thousands of digits, nesting too deep
+            raise DatasetError(f"{path}:{number}: unreadable JSON ({exc})") from None
         if not isinstance(record, dict):
             why = f"expected a JSON object, got {type(record).__name__}"
             raise DatasetError(f"{path}:{number}: {why}")
@@ -83,6 +86,11 @@ def field(record: dict, keys: tuple[str, ...], path: Path, number: int, what: st
 
 
 def unique(seen: dict[str, int], key: str, path: Path, number: int, what: str) -> None:
+    """``key`` is a usable id seen for the first time: a TREC run or qrels file can hold it (no
+    whitespace, not empty), so a cell never fails at its end writing a run that would misread."""
+    if key.split() != [key]:
+        raise DatasetError(f"{path}:{number}: {what} {key!r} is empty or holds whitespace, which TREC run and "
+                           "qrels files cannot hold")
     if key in seen:
         raise DatasetError(f"{path}:{number}: duplicate {what} {key!r} (first at line {seen[key]})")
     seen[key] = number

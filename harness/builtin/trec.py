@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 import tempfile
+import zlib
 from pathlib import Path
 
 from ..collection import Collection, Document
@@ -95,9 +96,13 @@ def _trec_qrels(path: Path) -> dict[str, dict[str, int]]:
         if not is_gzip(path):
             return read_qrels(path)
         # read_qrels opens plain text only: hand it a decompressed copy, and name the real file.
+        try:
+            data = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz file
+            raise DatasetError(f"{path}: cannot read it ({exc})") from None
         with tempfile.TemporaryDirectory() as tmp:
             plain = Path(tmp) / path.stem
-            plain.write_bytes(gzip.decompress(path.read_bytes()))
+            plain.write_bytes(data)
             try:
                 return read_qrels(plain)
             except TrecFormatError as exc:

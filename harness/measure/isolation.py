@@ -57,6 +57,8 @@ class ChildOutcome:
     records: dict = field(default_factory=dict)  # phase records the child finished
     stderr: list[str] = field(default_factory=list)
     oom_kills: int = 0  # rise in the cgroup's oom_kill count while the child ran
+    reply: dict | None = None  # what a child doing other work than a cell sends back (executors/shards.py)
+    stopped: bool = False  # killed because ``stop`` said so (a Dask task whose client went away)
 
     @property
     def signal(self) -> str | None:
@@ -66,10 +68,16 @@ class ChildOutcome:
 
 
 def run_child(payload: bytes, *, threads: int | None, cpus: list[int] | None, timeout: float | None,
-              log=print) -> ChildOutcome:
-    """Run one cell in ``python -m harness.worker``; ``log`` receives the child's progress lines."""
+              log=print, run_dir: str | None = None, stop=None) -> ChildOutcome:
+    """Run one cell in ``python -m harness.worker``; ``log`` receives the child's progress lines.
+
+    ``run_dir`` replaces the job's run folder (a Dask worker's scratch folder); ``stop``, polled
+    twice a second, kills the child when it returns true.
+    """
     read_fd, write_fd = os.pipe()
     cmd = [sys.executable, "-m", "harness.worker", "--fd", str(write_fd), "--parent", str(os.getpid())]
+    if run_dir is not None:
+        cmd += ["--run-dir", run_dir]
     if threads is not None:
         cmd += ["--threads", str(threads)]
     if cpus:
@@ -91,10 +99,7 @@ def run_child(payload: bytes, *, threads: int | None, cpus: list[int] | None, ti
             proc.stdin.close()
         except BrokenPipeError:  # it died before reading: its status says why
             pass
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            outcome.timed_out = True
+        outcome.timed_out, outcome.stopped = _wait(proc, timeout, stop)
     finally:  # a timeout, or the parent interrupted (Ctrl-C reaches only our session)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -106,6 +111,22 @@ def run_child(payload: bytes, *, threads: int | None, cpus: list[int] | None, ti
     outcome.phase = open_phases[-1] if open_phases else None
     outcome.oom_kills = _oom_kills() - oom_before
     return outcome
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None, stop) -> tuple[bool, bool]:
+    """(timed out, stopped): wait for the child, for at most ``timeout`` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        step = left if stop is None else min(0.5, left) if left is not None else 0.5
+        try:
+            proc.wait(max(step, 0) if step is not None else None)
+            return False, False
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                return True, False
+            if stop is not None and stop():
+                return False, True
 
 
 def _child_env() -> dict:
@@ -126,6 +147,8 @@ def _read_events(fd: int, outcome: ChildOutcome, open_phases: list[str], log) ->
                 continue
             if "log" in event:
                 log(event["log"])
+            elif "reply" in event:
+                outcome.reply = event["reply"]
             elif event.get("record") is None:
                 open_phases.append(event["phase"])
             else:

@@ -18,11 +18,11 @@ from pathlib import Path
 from ..plugins import Registry, get_registry
 from .check import SuiteChecker
 from .model import Cell, PipelineSpec, StageSpec, Suite
-from .schema import DATASET, MEASURE, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
+from .schema import DATASET, EXECUTION, MEASURE, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
 from .text import Problem, SuiteError, parse_toml, read_suite_text
 
 __all__ = [
-    "DATASET", "MEASURE", "OUTPUT", "PIPELINE", "STAGE_CORE", "STATS", "TOP",
+    "DATASET", "EXECUTION", "MEASURE", "OUTPUT", "PIPELINE", "STAGE_CORE", "STATS", "TOP",
     "Cell", "PipelineSpec", "Problem", "StageSpec", "Suite", "SuiteError",
     "build_suite", "load_suite", "validate",
 ]

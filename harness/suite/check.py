@@ -16,7 +16,7 @@ from ..datasets import DatasetSpec, check_options
 from ..params import check_params, did_you_mean, resolve_params
 from ..plugins import PluginError, Registry
 from .model import PipelineSpec, StageSpec, Suite
-from .schema import DATASET, DEVICE, MEASURE, NAME, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
+from .schema import DATASET, DEVICE, EXECUTION, MEASURE, NAME, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
 from .text import Problem, format_path, locate, split_assignment
 
 
@@ -52,13 +52,14 @@ class SuiteChecker:
         stats = self.table(("stats",), STATS, top["stats"])
         measure = self.table(("measure",), MEASURE, top["measure"])
         output = self.table(("output",), OUTPUT, top["output"])
+        execution = self.execution(self.table(("execution",), EXECUTION, top["execution"]))
         for i, device in enumerate(measure["devices"]):
             if not DEVICE.match(device):
                 self.problem(("measure", "devices", i), f"unknown device {device!r} (cpu, cuda, cuda:N, auto)")
         metrics = self.metrics(top["metrics"], k)
-        datasets = self.unique("datasets", [self.dataset(i, d) for i, d in enumerate(raw.get("datasets", []))])
+        datasets = self.unique("datasets", [self.dataset(i, d) for i, d in enumerate(_listed(raw.get("datasets")))])
         pipelines = []
-        for i, entry in enumerate(raw.get("pipelines", [])):
+        for i, entry in enumerate(_listed(raw.get("pipelines"))):
             pipelines.extend(self.pipelines(i, entry, k))
         self.unique("pipelines", pipelines)
         for key in ("datasets", "pipelines"):
@@ -75,8 +76,23 @@ class SuiteChecker:
             name=top["name"] or path.stem, path=path.resolve(), text=self.text, k=k,
             seed=top["seed"], metrics=metrics, datasets=[d for d in datasets if d],
             pipelines=pipelines, stats=stats, measure=measure, output=output,
-            description=top["description"],
+            description=top["description"], execution=execution,
         )
+
+    def execution(self, table: dict) -> dict:
+        """The executor's settings; a Dask executor needs dask[distributed] where the run starts."""
+        if table["executor"] == "dask":
+            import importlib.util
+
+            if importlib.util.find_spec("distributed") is None:
+                self.problem(("execution", "executor"), "the dask executor needs dask[distributed]: "
+                             "pip install 'ir-harness[dask]'")
+            if table["scheduler"] is not None and table["workers"] is not None:
+                self.problem(("execution", "workers"), "sets the size of a LocalCluster the run starts; with "
+                             "a scheduler the cluster's own workers run the cells")
+        if table["scheduler"] is not None and not table["scheduler"].strip():
+            self.problem(("execution", "scheduler"), "is empty: give an address like tcp://host:8786, or null")
+        return table
 
     def unique(self, key: str, items: list) -> list:
         seen = set()
@@ -167,7 +183,7 @@ class SuiteChecker:
             self.problem(path, "must be a table")
             return []
         core = self.table(path, PIPELINE, entry)
-        if "name" not in entry or "retriever" not in entry:
+        if "name" not in core or "retriever" not in entry:  # a name of the wrong type is already a problem
             return []
         if not NAME.match(str(core["name"])):
             self.problem(path + ("name",), f"{core['name']!r}: use letters, digits and . _ + - (it names files)")
@@ -184,7 +200,7 @@ class SuiteChecker:
         return out
 
     def pipeline(self, path: tuple, entry: dict, name: str, k: int) -> PipelineSpec | None:
-        shared = entry.get("compressors", [])
+        shared = _listed(entry.get("compressors"))  # another type is a problem the table check reported
         retriever = self.stage(path + ("retriever",), "retriever", entry.get("retriever"))
         ranker = None
         if entry.get("ranker") is not None:
@@ -279,19 +295,13 @@ class SuiteChecker:
         found = []
         for stage in ("retriever", "ranker"):
             table = entry.get(stage)
-            if isinstance(table, dict):
-                try:
-                    cls = self.registry.get(stage, table.get("plugin", ""))
-                except PluginError:
-                    continue  # reported where the stage itself is checked
-                if key in cls.params or key in STAGE_CORE[stage]:
-                    found.append([stage, key])
-        for j, table in enumerate(entry.get("compressors", []) or []):
-            try:
-                if isinstance(table, dict) and key in self.registry.get("compressor", table.get("plugin", "")).params:
-                    found.append(["compressors", j, key])
-            except PluginError:
-                continue
+            cls = self._class_of(stage, table)  # a bad stage is reported where the stage itself is checked
+            if cls is not None and (key in cls.params or key in STAGE_CORE[stage]):
+                found.append([stage, key])
+        for j, table in enumerate(_listed(entry.get("compressors"))):
+            cls = self._class_of("compressor", table)
+            if cls is not None and key in cls.params:
+                found.append(["compressors", j, key])
         if len(found) == 1:
             return found[0]
         if found:
@@ -302,16 +312,22 @@ class SuiteChecker:
             self.problem(path, f"no stage of this pipeline has a parameter {key!r}{hint}")
         return None
 
+    def _class_of(self, kind: str, table: Any) -> type | None:
+        """The component class a stage table names, or None when it names none (any shape of input)."""
+        plugin = table.get("plugin") if isinstance(table, dict) else None
+        try:
+            return self.registry.get(kind, plugin) if isinstance(plugin, str) else None
+        except PluginError:
+            return None
+
     def _stage_params(self, entry: dict) -> set[str]:
         """Every parameter name the pipeline's stages declare (for suggestions)."""
         names = set()
         for kind, table in [("retriever", entry.get("retriever")), ("ranker", entry.get("ranker"))] + [
-            ("compressor", c) for c in entry.get("compressors", []) or []
+            ("compressor", c) for c in _listed(entry.get("compressors"))
         ]:
-            try:
-                names |= set(self.registry.get(kind, table.get("plugin", "")).params)
-            except (PluginError, AttributeError):
-                continue
+            cls = self._class_of(kind, table)
+            names |= set(cls.params) if cls is not None else set()
         return names
 
     def apply_overrides(self, raw: dict, overrides) -> dict:
@@ -339,6 +355,11 @@ class SuiteChecker:
             else:
                 _set_in(raw, parts, value)
         return raw
+
+
+def _listed(value: Any) -> list:
+    """A list from the suite, or nothing when it is not one (its type is reported elsewhere)."""
+    return value if isinstance(value, list) else []
 
 
 def _compressible(cls: type) -> bool:

@@ -91,6 +91,8 @@ class Suite:
     measure: dict
     output: dict
     description: str = ""
+    execution: dict = field(default_factory=lambda: {"executor": "local", "scheduler": None, "workers": None,
+                                                      "retries": 2, "shard_documents": None})
 
     @property
     def base_dir(self) -> Path:

@@ -18,6 +18,7 @@ from harness.components import Context, Retriever
 from harness.params import Param
 from harness.ranking import Run
 
+from . import cache
 from .base import ENCODER_PARAMS, EncoderComponent, QueryVectors
 from .search import blocked_topk
 
@@ -55,6 +56,37 @@ class Dense(EncoderComponent, Retriever):
             "normalized": self.normalize,
         }
         return self.search(encoded, k)
+
+    # Corpus shards (the harness's dask executor, harness/executors/shards.py): parts of the corpus
+    # encoded on several workers, then merged into the very embedding cache entry index() reads.
+
+    def index_cached(self, collection, ctx: Context) -> bool:
+        """Whether index() would find the corpus's vectors in the embedding cache (nothing to shard)."""
+        self._ready(ctx)
+        return self.corpus_vectors(collection, ctx, encode=False) is not None
+
+    def index_shard(self, collection, shard, folder, ctx: Context) -> None:
+        """Encode documents ``shard.start`` to ``shard.stop`` into ``folder/embeddings.npy``."""
+        import numpy as np
+
+        self._ready(ctx)
+        texts = [collection.contents(d) for d in collection.docs[shard.start:shard.stop]]
+        matrix = self.encode_documents(texts, ctx, f"shard {shard.number + 1} of {shard.count}")
+        np.save(folder / "embeddings.npy", matrix.numpy(), allow_pickle=False)
+
+    def merge_index(self, collection, folders, ctx: Context) -> None:
+        """The shards' vectors, in corpus order, stored as the corpus's embedding cache entry."""
+        import numpy as np
+        import torch
+
+        self._ready(ctx)
+        ids = [d.id for d in collection.docs]
+        matrix = torch.cat([torch.from_numpy(np.load(f / "embeddings.npy", allow_pickle=False)) for f in folders])
+        if matrix.shape[0] != len(ids):
+            raise ValueError(f"dense: {len(folders)} shards hold {matrix.shape[0]} vectors for {len(ids)} documents")
+        cache.store(ctx, self.embedding_key(collection), ids, matrix, shards=len(folders), device=self._device,
+                    batch_size=self.batch_size, model=self._source.record(), compressed=self._compressed)
+        self._doc_ids, self._docs = ids, matrix.to(self._device)
 
     def search(self, query_vectors: QueryVectors, k: int) -> Run:
         """The top k documents per query by dot product (the cosine when ``normalize``)."""

@@ -1,0 +1,173 @@
+"""Corpus shards: a large corpus encoded in pieces on several workers, then merged into the index
+the cells load.
+
+The protocol, optional, for retrievers (``execution.shard_documents`` turns it on)::
+
+    index_shard(collection, shard, folder, ctx)  encode collection.docs[shard.start:shard.stop] and
+                                                 write the outcome into ``folder`` as plain files
+    merge_index(collection, folders, ctx)        become ready to retrieve from the shards' folders,
+                                                 given in corpus order, as index() would
+    index_cached(collection, ctx) -> bool        only for retrievers without save/load: whether
+                                                 index() would find its work already done
+
+``setup(ctx)`` runs before either. A retriever with ``save``/``load`` has its merged index saved
+into the index cache under the key its cells look up, so their ``index`` phase loads it
+(``cache: hit``, the shards listed in ``built``). One without stores what its ``index()`` looks
+up in ``merge_index`` itself (a dense retriever: the embedding cache entry). Shard outcomes travel
+through the artifact cache (``shards/<key>``, removed once merged), so workers must share the
+cache folder; where a shard or the merge fails, the cells index the corpus themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+
+from ..cache import ArtifactCache, cache_key
+from ..components import Context, Progress
+from ..datasets import load_dataset
+from ..stages import StageExecutor, _canonical
+from .base import payload
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Documents ``start`` to ``stop`` (exclusive) of the corpus: shard ``number`` of ``count``."""
+
+    number: int
+    count: int
+    start: int
+    stop: int
+
+
+def shardable(spec) -> bool:
+    """A retriever stage the executor can shard (compressed models are not sharded)."""
+    return all(callable(getattr(spec.cls, m, None)) for m in ("index_shard", "merge_index")) and not spec.compressors
+
+
+def _persistent(component) -> bool:
+    return callable(getattr(component, "save", None)) and callable(getattr(component, "load", None))
+
+
+# -- in the run (the Dask client) ------------------------------------------------------------------
+
+def prepare(executor, jobs: list, ctx) -> dict:
+    """Submit the shards and merges the cells need; cell id -> the merge's future."""
+    size = ctx.suite.execution["shard_documents"]
+    groups: dict[tuple, list] = {}
+    for job in jobs if size else ():
+        spec = job.cell.pipeline.retriever
+        if shardable(spec):
+            config = json.dumps(spec.config(), sort_keys=True, default=str)
+            groups.setdefault((job.cell.dataset.name, config, job.cell.device), []).append(job)
+    if groups and not ctx.cache.enabled:
+        ctx.progress.log("note: corpus shards travel through the artifact cache, which is off (--force or "
+                         "output.cache = false): no sharding in this run")
+        return {}
+    plans = {}
+    for group, members in groups.items():
+        first = members[0]
+        label = f"{first.cell.dataset.name}/{first.cell.pipeline.name}"  # unique, unlike the plugin
+        spec = {"id": f"plan {label}", "device": first.cell.device}
+        plans[group] = label, executor.submit(payload(ctx, first.cell, first.key, {}, kind="plan"), spec, priority=10,
+                                              other=True)
+    after = {}
+    for group, (label, future) in plans.items():
+        plan = _reply(future)
+        members = groups[group]
+        if "error" in plan or plan["ready"] or plan["documents"] <= size:
+            if "error" in plan:
+                ctx.progress.log(f"  {label}: not sharded ({plan['error']})")
+            continue
+        count = -(-plan["documents"] // size)
+        shards = [Shard(i, count, i * size, min(plan["documents"], (i + 1) * size)) for i in range(count)]
+        ctx.progress.log(f"dask: encoding {label} ({plan['documents']} documents) in {count} shards")
+        first, device = members[0], members[0].cell.device
+        parts = [executor.submit(payload(ctx, first.cell, first.key, {}, kind="shard", shard=s, index_key=plan["key"]),
+                                 {"id": f"shard {s.number + 1}/{count} of {label}", "device": device},
+                                 priority=10, other=True) for s in shards]
+        merge = executor.submit(payload(ctx, first.cell, first.key, {}, kind="merge", shards=shards,
+                                        index_key=plan["key"]),
+                                {"id": f"merge of {label}", "device": device}, *parts, priority=10, other=True)
+        after.update({job.cell.id: merge for job in members})
+    return after
+
+
+def _reply(future) -> dict:
+    """What a plan job sent back, or its error."""
+    try:
+        reply = future.result()
+    except Exception as exc:  # its worker died: the cells index the corpus themselves
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return (reply.get("child") or {}).get("reply") or {"error": "the planning process ended without a reply"}
+
+
+# -- in the job's process on a worker (harness/worker.py) ----------------------------------------
+
+def run_shard_job(job: dict, registry, cache: ArtifactCache, progress: Progress) -> dict:
+    """``plan`` (corpus size, index key, whether the index is ready), ``shard`` or ``merge``."""
+    suite, cell = job["suite"], job["cell"]
+    try:
+        collection = load_dataset(cell.dataset, registry, suite.base_dir)
+        spec = cell.pipeline.retriever
+        component = spec.build()
+        ctx = Context(device=cell.device, base_dir=suite.base_dir, seed=suite.seed, progress=progress,
+                      collection=collection, cache=cache)
+        ident = StageExecutor(registry, cache).identity(spec, component, ctx)
+        # The key stages.py gives the index, so that the cells find what the merge saves.
+        key = cache_key("index", ident, collection.corpus_fingerprint, default=_canonical)
+        if job["kind"] == "plan":
+            persistent = _persistent(component)
+            if persistent:
+                ready = cache.get("indexes", key) is not None
+            else:
+                check = getattr(component, "index_cached", None)
+                component.setup(ctx)
+                ready = bool(check(collection, ctx)) if callable(check) else True  # unknowable: don't shard
+            return {"documents": len(collection.docs), "key": key, "ready": ready}
+        component.setup(ctx)
+        if job["kind"] == "shard":
+            return _encode(component, collection, job["shard"], key, cache, ctx)
+        return _merge(component, collection, job["shards"], key, cache, ctx)
+    except Exception as exc:  # reported by the run; the cells then index the corpus themselves
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def shard_key(index_key: str, shard: Shard) -> str:
+    return cache_key("shard", index_key, shard.start, shard.stop)
+
+
+def _encode(component, collection, shard: Shard, key: str, cache: ArtifactCache, ctx: Context) -> dict:
+    started = time.perf_counter()
+    info = {"shard": shard.number, "of": shard.count, "documents": shard.stop - shard.start,
+            "host": socket.gethostname()}
+    with cache.write("shards", shard_key(key, shard), **info) as folder:
+        component.index_shard(collection, shard, folder, ctx)
+        info["seconds"] = round(time.perf_counter() - started, 6)
+        (folder / "shard.json").write_text(json.dumps(info))  # listed, so verified like the rest
+    return info
+
+
+def _merge(component, collection, shards: list[Shard], key: str, cache: ArtifactCache, ctx: Context) -> dict:
+    folders = []
+    for shard in shards:
+        folder = cache.get("shards", shard_key(key, shard))
+        if folder is None:
+            return {"error": f"shard {shard.number + 1} of {shard.count} is not in the cache at {cache.root}: "
+                             "sharding needs one cache folder that every worker shares (output.cache_dir)"}
+        folders.append(folder)
+    started = time.perf_counter()
+    component.merge_index(collection, folders, ctx)
+    parts = [json.loads((f / "shard.json").read_text()) for f in folders]
+    info = {"shards": parts, "merge_seconds": round(time.perf_counter() - started, 6),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname()}
+    info["seconds"] = round(sum(p["seconds"] for p in parts) + info["merge_seconds"], 6)  # CPU-side work, summed
+    if _persistent(component):
+        with cache.write("indexes", key, **info) as folder:
+            component.save(folder / "index")
+    for folder in folders:  # merged: the index (or the component's own entry) holds it all now
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"merged": len(folders), "seconds": info["seconds"]}
