@@ -206,7 +206,9 @@ class Context:
     with its caching, for components that combine several retrievers. ``cache`` is the artifact
     cache, for artifacts a component keys itself (embeddings shared by a retriever and a ranker);
     it verifies every file it serves. ``phase`` is the result record of the phase the component
-    is working in: add what the result should show (your own cache hits, batch sizes).
+    is working in: add what the result should show (your own cache hits, batch sizes); a
+    component that served the whole phase from its own cache sets ``phase["cache"] = "hit"``,
+    so leaderboards show the phase as cached rather than as a measured time.
     """
 
     device: str = "cpu"

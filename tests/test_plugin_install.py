@@ -170,6 +170,7 @@ def test_harness_run_uses_the_installed_retriever(throwaway, environment, tiny_b
         assert all(0.0 <= v <= 1.0 for v in cell["metrics"].values()), cell["metrics"]
     assert cells["wordcount"]["components"]["retriever"] == {
         "plugin": "wordcount", "distribution": "harness-test-wordcount", "version": "0.4.2",
+        "identity": {"lowercase": True},
     }
     assert cells["bm25"]["components"]["retriever"]["distribution"] == "ir-harness-lexical"
     # the plugin's own ranking: q1 "wing flutter at high speed" shares 4 words with d1 and d3
