@@ -70,9 +70,15 @@ class ArtifactCache:
             files = {str(f.relative_to(tmp)): _describe(f) for f in sorted(tmp.rglob("*")) if f.is_file()}
             (tmp / COMPLETE).write_text(json.dumps({**info, "files": files}, indent=1, default=str))
             final = parent / key
-            if final.exists():  # rebuilt (--force) or written meanwhile by another run
-                shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            if final.exists():
+                if self.enabled and self._damage(final) is None:
+                    return  # another run wrote the same key meanwhile: same content, keep theirs
+                shutil.rmtree(final, ignore_errors=True)  # --force, or a damaged entry
+            try:
+                os.replace(tmp, final)
+            except OSError:  # a concurrent writer renamed its folder in first: keep that one
+                if not (final / COMPLETE).is_file():
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -102,7 +102,7 @@ def test_rewrite_replaces_the_entry(tmp_path):
     with cache.write("runs", "k", n=1) as folder:
         (folder / "old-only").write_text("1")
         (folder / "v").write_text("old")
-    with cache.write("runs", "k", n=2) as folder:
+    with ArtifactCache(tmp_path, enabled=False).write("runs", "k", n=2) as folder:  # as --force
         (folder / "v").write_text("new")
     entry = cache.get("runs", "k")
     assert (entry / "v").read_text() == "new"
@@ -157,3 +157,23 @@ def test_damaged_entries_are_discarded_never_used(tmp_path, damage, reason):
     assert cache.get("embeddings", "k1") is None
     assert reason in cache.discarded["k1"]
     assert not (cache.root / "embeddings" / "k1").exists()  # the caller rebuilds it
+
+
+def test_a_concurrent_writer_of_the_same_key_keeps_the_first_entry(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    with cache.write("runs", "k", who="first") as first:
+        (first / "run.trec").write_text("a\n")
+        with cache.write("runs", "k", who="second") as second:  # finishes while the first writes
+            (second / "run.trec").write_text("a\n")
+    entry = cache.get("runs", "k")
+    assert cache.info(entry)["who"] == "second"  # the first writer found it complete and kept it
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["k"]  # no temporary folders left
+
+
+def test_force_replaces_an_intact_entry(tmp_path):
+    with ArtifactCache(tmp_path).write("runs", "k", who="old") as folder:
+        (folder / "run.trec").write_text("a\n")
+    with ArtifactCache(tmp_path, enabled=False).write("runs", "k", who="new") as folder:
+        (folder / "run.trec").write_text("b\n")
+    cache = ArtifactCache(tmp_path)
+    assert cache.info(cache.get("runs", "k"))["who"] == "new"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tinydata import DOCS, QRELS, QUERIES, write_beir
 
-from conftest import DOCS, QRELS, QUERIES, write_beir
 from harness.datasets import DatasetError, DatasetSpec, load_dataset
 from harness.plugins import load_registry
 from harness.trecfiles import TrecFormatError, grade_problem, read_qrels, read_run

@@ -115,7 +115,7 @@ KEYS = st.one_of(st.sampled_from(["name", "plugin", "k", "depth", "weight", "sou
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    from conftest import write_beir
+    from tinydata import write_beir
 
     folder = tmp_path_factory.mktemp("fuzz-suite")
     text = VALID.replace("{beir}", str(write_beir(folder / "tiny")))
@@ -268,7 +268,8 @@ def snapshot(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     """A valid suite run once into a results root; the broken runs below go to the same root."""
-    from conftest import write_beir
+    from tinydata import write_beir
+
     from harness.runner import run_suite
 
     folder = tmp_path_factory.mktemp("fuzz-results")

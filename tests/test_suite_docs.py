@@ -13,7 +13,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "suite-format.md"
 TABLES = {
     "top-level": schema.TOP, "[stats]": schema.STATS, "[measure]": schema.MEASURE,
     "[output]": schema.OUTPUT, "[[datasets]]": schema.DATASET, "[[pipelines]]": schema.PIPELINE,
-    "ranker stage": schema.STAGE_CORE["ranker"], "retriever stage": schema.STAGE_CORE["retriever"],
+    "[execution]": schema.EXECUTION, "ranker stage": schema.STAGE_CORE["ranker"],
+    "retriever stage": schema.STAGE_CORE["retriever"],
 }
 
 
