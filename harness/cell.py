@@ -3,18 +3,20 @@
 The order within a cell: ``load_dataset``; when the suite asks for latency, the stages are made
 ready (``load_model``, ``index``, ``prepare``) and the query path is timed (phase ``latency``) on
 live components, never served from a cache; then the quality run, which may come from the
-artifact cache (``retrieve``, ``rerank``), and ``evaluate``. The result is written atomically,
-by this process whether it is the run's own or an isolated worker.
+artifact cache (``retrieve``, ``rerank``); the artifacts the metrics need (artifacts.py: phase
+``artifacts`` when a cached run left some missing, and the ``pipeline`` rerun); and ``evaluate``.
+The result is written atomically, by this process whether it is the run's own or an isolated worker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import traceback
 from pathlib import Path
 
-from . import provenance
+from . import artifacts, provenance
 from .cache import ArtifactCache
 from .collection import Collection
 from .components import Context, Progress
@@ -51,7 +53,7 @@ class CellRunner:
         self.progress = progress
         self.environment = environment
         self.listener = listener
-        self.stages = StageExecutor(registry, cache)
+        self.stages = StageExecutor(registry, cache, suite.measure.get("index_threads"))
         self._dataset: str | None = None
         self._collection: Collection | DatasetError | None = None
 
@@ -86,6 +88,10 @@ class CellRunner:
             for stage in filter(None, (cell.pipeline.retriever, cell.pipeline.ranker)):
                 if id(stage) in self.stages.identities:
                     result["components"][stage.kind]["identity"] = self.stages.identities[id(stage)]["identity"]
+            step = "artifacts"
+            ctx.artifacts[artifacts.PIPELINE] = artifacts.pipeline_rerun(self.stages, cell, self.suite.k, ctx, phases)
+            artifacts.ready_stages(self.stages, cell, collection, ctx, phases,
+                                   {name for m in self.suite.metrics for name in m.requires})
             step = "evaluate"
             with phases.measure("evaluate"):
                 self._evaluate(result, collection, run, ctx)
@@ -164,11 +170,7 @@ class CellRunner:
     def _context(self, cell: Cell, collection: Collection, phases: Phases) -> Context:
         ctx = Context(device=cell.device, base_dir=self.suite.base_dir, seed=self.suite.seed,
                       progress=self.progress, collection=collection, cache=self.stages.cache)
-
-        def retrieve(spec, queries, k):  # nested retrievers (rank fusion) share the caches
-            return self.stages.retrieve(spec, collection, queries, k, ctx, phases, prefix=f"{spec.plugin}.")[0]
-
-        ctx.retrieve = retrieve
+        ctx.retrieve = self.stages.nested(collection, ctx, phases)  # rank fusion: nested runs share the caches
         return ctx
 
     def _latency(self, cell: Cell, collection: Collection, ctx: Context, phases: Phases) -> dict:
@@ -177,21 +179,18 @@ class CellRunner:
         retriever = self.stages.retriever(pipeline.retriever, collection, ctx, phases)
         ranker = self.stages.ranker(pipeline.ranker, collection, ctx, phases) if pipeline.ranker else None
         queries = latency.sample_queries(collection.queries, measure["latency_queries"], self.suite.seed)
+        # The timed calls get a context of their own: nested retrievers answer every call
+        # themselves; progress bars, notes and artifacts of thousands of calls are neither shown
+        # nor kept (nor timed), and none of them becomes the cell's.
+        timed = dataclasses.replace(ctx, progress=Progress(), artifacts={}, phase={})
+        timed.retrieve = self.stages.nested(collection, timed, phases, live=True)
         call = latency.query_path(retriever, ranker, pipeline.ranker.depth if ranker else None, self.suite.k,
-                                  ctx, phases.meter.now)
+                                  timed, phases.meter.now)
         modes = [mode for mode in latency.MODES if mode in measure["latency"]]
         self.progress.log(f"  {cell.id}: timing {' and '.join(modes)} on {len(queries)} queries")
-        # Nested retrievers answer every call themselves; progress bars and notes of thousands
-        # of calls are neither shown nor kept, nor timed.
-        shared = ctx.retrieve, ctx.progress
-        ctx.retrieve, ctx.progress = self.stages.live_retrieve(collection, ctx, phases), Progress()
-        try:
-            with phases.measure("latency", queries=len(queries), modes=modes):
-                ctx.phase = {}
-                figures = latency.measure(call, queries, modes, latency.Settings.of(measure, self.suite.seed),
-                                          phases.meter.figure)
-        finally:
-            ctx.retrieve, ctx.progress = shared
+        with phases.measure("latency", queries=len(queries), modes=modes):
+            figures = latency.measure(call, queries, modes, latency.Settings.of(measure, self.suite.seed),
+                                      phases.meter.figure)
         return {"modes": modes, **figures}
 
     def _evaluate(self, result: dict, collection: Collection, run, ctx: Context) -> None:

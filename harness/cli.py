@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="PIPELINE", help="compare with this pipeline instead of [stats] baseline")
     p.add_argument("--intervals", choices=("primary", "all"),
                    help="bootstrap intervals for the primary metric or all metrics (default: [stats] intervals)")
+    p.add_argument("--margin", type=float, metavar="DELTA",
+                   help="non-inferiority margin of compressed pipelines against their parents "
+                   "(default: [stats] margin)")
+    p.add_argument("--margin-metric", metavar="METRIC",
+                   help="the metric the margin is on (default: [stats] margin_metric, else the first metric)")
     p.set_defaults(func=cmd_leaderboard)
     p.add_argument("--format", action="append", choices=("md", "csv", "json", "html"), dest="formats",
                    help="write this format (repeatable; default: the run's output.leaderboard)")
@@ -239,7 +244,8 @@ def cmd_leaderboard(args) -> int:
         return _error(str(exc))
     _say_refusal(results.raw, args.mixed_hardware)
     written = write_leaderboard(results.run_dir, mixed_hardware=args.mixed_hardware, baseline=args.baseline,
-                                intervals=args.intervals, formats=args.formats)
+                                intervals=args.intervals, formats=args.formats, margin=args.margin,
+                                margin_metric=args.margin_metric)
     md = Path(results.run_dir) / "leaderboard.md"
     if md in written:
         print(md.read_text(), end="")

@@ -9,23 +9,31 @@ served (``hit`` from disk, ``memory`` from earlier in this run), so no cost figu
 run is ever presented as measured now.
 
 A component is made ready once: ``setup`` (phase ``load_model``, only for components that define
-it), compressors, then ``index`` or ``prepare``. ``retriever``/``ranker`` hand out ready components
-without consulting the run cache, for the latency loops (measure/latency.py).
+it), compressors, then ``index`` or ``prepare`` (built on ``measure.index_threads`` threads when
+the suite sets them: ``widened``; the phase records them). ``retriever``/``ranker`` hand out ready components
+without consulting the run cache, for the latency loops (measure/latency.py) and for cells whose
+metrics need artifacts a cached run did not produce. What ``index``/``prepare`` (or ``load``) put
+into ``ctx.artifacts`` is kept with the ready component and given again to every later cell that
+gets it from memory: such artifacts belong to the component and the collection, not to one cell.
+
+Nested retrievers (``ctx.retrieve``, see ``nested``) run with a context of their own: their
+artifacts are not the combining pipeline's, and their phases are named after their plugin.
 
 A retriever that also defines ``encode_queries(queries) -> vectors`` and ``search(vectors, k) ->
 Run`` (the two-step protocol: its ``retrieve`` calls the two) has them timed as phases
-``query_encode`` and ``search`` inside its ``retrieve`` record; ``retrieve`` itself still runs, so
-what else it does (artifacts for metrics) is kept.
+``query_encode`` and ``search`` inside its ``retrieve`` record; ``retrieve`` itself still runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 
 from .cache import ArtifactCache, cache_key
 from .collection import Collection
 from .components import Component, Context
+from .measure.isolation import widened
 from .measure.latency import two_step_phases
 from .measure.memory import folder_bytes, index_figure, parameter_figure
 from .plugins import Registry
@@ -46,13 +54,15 @@ def _canonical(obj):
 class StageExecutor:
     """Runs stages for the cells of one dataset at a time; ``reset`` between datasets."""
 
-    def __init__(self, registry: Registry, cache: ArtifactCache):
+    def __init__(self, registry: Registry, cache: ArtifactCache, index_threads: int | None = None):
         self.registry = registry
         self.cache = cache
+        self.index_threads = index_threads  # measure.index_threads: threads while an index is built
         self.reset()
 
     def reset(self) -> None:
         self._components: dict[str, object] = {}  # ready retrievers / rankers
+        self._published: dict[str, dict] = {}  # the artifacts each of them published when made ready
         self._runs: dict[str, Run] = {}
         # The identity each stage spec had (id(spec) -> dict), for the result: a model's hash
         # is recorded even when its outputs came from the cache.
@@ -68,6 +78,12 @@ class StageExecutor:
             "identity": json.loads(json.dumps(component.identity(ctx), default=_canonical)),  # plain data
             "compressors": [c.config() for c in spec.compressors],
         }
+        # Nested specs (rank fusion) decide the output too: their plugins' versions and their own
+        # identities (a model's hash), not only the parameters the suite wrote.
+        nested = [n for value in spec.params.values() for n in (value if isinstance(value, list) else [value])
+                  if isinstance(n, StageSpec)]
+        if nested:
+            ident["nested"] = [self.identity(n, n.build(), ctx) for n in nested]
         return ident
 
     # -- first stage -------------------------------------------------------------------------
@@ -109,15 +125,29 @@ class StageExecutor:
         return self._ready_retriever(spec, component, self.identity(spec, component, ctx), collection, ctx,
                                      phases, prefix)
 
-    def live_retrieve(self, collection: Collection, ctx: Context, phases: Phases) -> Callable:
-        """``ctx.retrieve`` for the latency loops: nested retrievers answer every call themselves,
-        since a run served from a cache would time the cache instead of the work."""
+    def nested(self, collection: Collection, ctx: Context, phases: Phases, live: bool = False,
+               prefix: str = "") -> Callable:
+        """``ctx.retrieve`` for retrievers that combine others. Each nested spec runs with a context
+        of its own (fresh artifacts and phase record: what it publishes is not the combining
+        pipeline's), its phases named after its plugin (``bm25.retrieve``; ``bm25-2.`` for a second
+        bm25 configuration). ``live``, for the latency loops: nested retrievers answer every call
+        themselves, since a run served from a cache would time the cache instead of the work."""
+        names: dict[int, str] = {}
         ready = {}
 
         def retrieve(spec, queries, k):
+            if id(spec) not in names:
+                taken, n = set(names.values()), 1
+                while (name := spec.plugin + (f"-{n}" if n > 1 else "")) in taken:
+                    n += 1
+                names[id(spec)] = name
+            own = dataclasses.replace(ctx, artifacts={}, phase={}, retrieve=retrieve)
+            where = f"{prefix}{names[id(spec)]}."
+            if not live:
+                return self.retrieve(spec, collection, queries, k, own, phases, prefix=where)[0]
             if id(spec) not in ready:
-                ready[id(spec)] = self.retriever(spec, collection, ctx, phases, prefix=f"{spec.plugin}.")
-            return ready[id(spec)].retrieve(queries, k, ctx)
+                ready[id(spec)] = self.retriever(spec, collection, own, phases, prefix=where)
+            return ready[id(spec)].retrieve(queries, k, own)
 
         return retrieve
 
@@ -125,10 +155,13 @@ class StageExecutor:
         key = cache_key("index", ident, collection.corpus_fingerprint, default=_canonical)
         if key in self._components:
             phases.note(prefix + "index", cache="memory")
+            ctx.artifacts.update(self._published[key])
             return self._components[key]
         self._setup(component, ctx, phases, prefix)
         self._compress(spec, component, ctx, phases, prefix)
+        before = dict(ctx.artifacts)
         record = self._index(component, key, collection, ctx, phases, prefix)
+        self._published[key] = _published(ctx, before)
         _add_figure(record, "parameter_bytes", parameter_figure(component, phases.meter))
         self._components[key] = component
         return component
@@ -142,15 +175,19 @@ class StageExecutor:
                 retriever.load(cached / "index")
             _add_figure(record, "index_bytes", index_figure(retriever, folder_bytes(cached / "index"), phases.meter))
             return record
-        with phases.measure(prefix + "index", cache="miss", documents=len(collection.docs)) as record:
+        with widened(self.index_threads) as threads, \
+                phases.measure(prefix + "index", cache="miss", documents=len(collection.docs)) as record:
             if key in self.cache.discarded:
                 record["discarded"] = self.cache.discarded[key]
+            if threads:
+                record["threads"] = threads
             ctx.phase = record
             retriever.index(collection, ctx)
         if record["seconds"]:
             record["figures"]["docs_per_second"] = phases.meter.figure(
                 round(len(collection.docs) / record["seconds"], 3), "documents/s",
-                "documents indexed / wall seconds of this index phase")
+                "documents indexed / wall seconds of this index phase",
+                **({"threads": threads["threads"]} if threads else {}))
         saved = None
         if persistent:
             with self.cache.write("indexes", key, seconds=record["seconds"], **_where()) as folder:
@@ -163,23 +200,24 @@ class StageExecutor:
 
     def rerank(
         self, spec: StageSpec, collection: Collection, queries: Mapping[str, str], run: Run,
-        run_key: str, ctx: Context, phases: Phases,
+        run_key: str, ctx: Context, phases: Phases, prefix: str = "",
     ) -> Run:
         component = spec.build()
         ident = self.identity(spec, component, ctx)
         key = cache_key("rerank", ident, spec.depth, run_key, default=_canonical)
+        phase = prefix + "rerank"
         if key in self._runs:
-            phases.note("rerank", cache="memory")
+            phases.note(phase, cache="memory")
             return self._runs[key]
         cached = self.cache.get("runs", key)
         if cached:
-            with phases.measure("rerank", cache="hit", measured_in=self.cache.info(cached)):
+            with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)):
                 reranked = read_run(cached / "run.trec")
             self._runs[key] = reranked
             return reranked
-        ranker = self._ready_ranker(spec, component, ident, collection, ctx, phases)
+        ranker = self._ready_ranker(spec, component, ident, collection, ctx, phases, prefix)
         head = run.truncate(spec.depth)
-        with phases.measure("rerank", cache="miss", depth=spec.depth, candidates=head.num_docs()) as record:
+        with phases.measure(phase, cache="miss", depth=spec.depth, candidates=head.num_docs()) as record:
             if key in self.cache.discarded:
                 record["discarded"] = self.cache.discarded[key]
             ctx.phase = record
@@ -193,21 +231,27 @@ class StageExecutor:
         self._store(key, reranked, record)
         return reranked
 
-    def ranker(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases):
+    def ranker(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = ""):
         """The stage's ranker, ready to rerank."""
         component = spec.build()
-        return self._ready_ranker(spec, component, self.identity(spec, component, ctx), collection, ctx, phases)
+        return self._ready_ranker(spec, component, self.identity(spec, component, ctx), collection, ctx, phases,
+                                  prefix)
 
-    def _ready_ranker(self, spec, component, ident, collection, ctx, phases):
+    def _ready_ranker(self, spec, component, ident, collection, ctx, phases, prefix=""):
         key = cache_key("prepare", ident, collection.corpus_fingerprint, default=_canonical)
         if key in self._components:
-            phases.note("prepare", cache="memory")
+            phases.note(prefix + "prepare", cache="memory")
+            ctx.artifacts.update(self._published[key])
             return self._components[key]
-        self._setup(component, ctx, phases, "ranker.")
-        self._compress(spec, component, ctx, phases, "ranker.")
-        with phases.measure("prepare", cache="miss") as record:
+        self._setup(component, ctx, phases, prefix + "ranker.")
+        self._compress(spec, component, ctx, phases, prefix + "ranker.")
+        before = dict(ctx.artifacts)
+        with widened(self.index_threads) as threads, phases.measure(prefix + "prepare", cache="miss") as record:
+            if threads:
+                record["threads"] = threads
             ctx.phase = record
             component.prepare(collection, ctx)
+        self._published[key] = _published(ctx, before)
         _add_figure(record, "parameter_bytes", parameter_figure(component, phases.meter))
         self._components[key] = component
         return component
@@ -244,6 +288,11 @@ class StageExecutor:
         self._runs[key] = run
         with self.cache.write("runs", key, seconds=record["seconds"], **_where()) as folder:
             (folder / "run.trec").write_text(format_run(run, "cache"), encoding="utf-8")
+
+
+def _published(ctx: Context, before: dict) -> dict:
+    """What a stage put into ``ctx.artifacts`` since ``before`` was taken."""
+    return {name: value for name, value in ctx.artifacts.items() if before.get(name, before) is not value}
 
 
 def _add_figure(record: dict, name: str, figure: dict | None) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from harness import hookimpl
-from harness.components import Compressor, Ranker, Retriever
+from harness.components import Compressor, Metric, MetricValue, Ranker, Retriever
 from harness.params import Param
 from harness.plugins import MODULES_ENV, ComponentInfo, PluginInfo, Registry, load_registry
 from harness.ranking import Run
@@ -291,3 +291,49 @@ def registry_with(*classes: type, env: dict | None = None) -> Registry:
     fake.components = [ComponentInfo(cls.kind, cls.name, cls, fake.name, fake.distribution, fake.version)
                        for cls in classes]
     return Registry(registry.plugins + [fake])
+
+
+# -- artifacts (harness/artifacts.py): stages that publish by-products, a metric that needs one ---
+
+
+class Publisher(WordOverlap):
+    """WordOverlap that publishes its vocabulary as the artifact ``words`` when indexed, as a dense
+    retriever publishes its vectors."""
+
+    name = "publisher"
+    indexed = 0
+
+    def index(self, collection, ctx):
+        type(self).indexed += 1
+        super().index(collection, ctx)
+        ctx.artifacts["words"] = sorted(set().union(*self.docs.values()))
+
+
+class PreparedReverse(Reverse):
+    """Reverse that publishes the artifact ``prepared`` (the collection's name) when prepared."""
+
+    name = "reverse-prepared"
+
+    def prepare(self, collection, ctx):
+        ctx.artifacts["prepared"] = collection.name
+
+
+class Vocabulary(Metric):
+    """The number of distinct words the retriever indexed, from the ``words`` artifact."""
+
+    name = "vocabulary"
+    requires = ("words",)
+    per_query = False
+    upper_bound = None
+    cutoff_rule = "none"
+
+    def evaluate(self, qrels, run, ctx):
+        return MetricValue(float(len(ctx.artifacts["words"])), None)
+
+
+ALL += [Publisher, PreparedReverse]
+
+
+@hookimpl
+def harness_metrics():
+    return [Vocabulary]

@@ -50,8 +50,10 @@ def latency(p50: list[float], p95: list[float] | None = None, qps: list[float] |
 
 def cell(dataset: str, pipeline: str, per_query: dict[str, dict[str, float]] | None = None, *,
          device: str = "cpu", status: str = "ok", cost: dict | None = None, memory_mib: float | None = None,
-         hardware: dict | None = None, key: str | None = None, base: str | None = None) -> dict:
-    """A cell result; ``per_query`` is ``{metric: {query: value}}``."""
+         hardware: dict | None = None, key: str | None = None, base: str | None = None,
+         pipeline_config: dict | None = None, phases: dict | None = None) -> dict:
+    """A cell result; ``per_query`` is ``{metric: {query: value}}``; ``pipeline_config`` is what
+    ``config.pipeline`` records (the stages' resolved configuration), ``phases`` the phase records."""
     per_query = per_query or {}
     result = {
         "schema": CELL_SCHEMA,
@@ -60,10 +62,10 @@ def cell(dataset: str, pipeline: str, per_query: dict[str, dict[str, float]] | N
                  "dataset": dataset, "pipeline": pipeline, "base": base or pipeline, "sweep": {}, "device": device},
         "status": status,
         "error": None if status == "ok" else {"phase": "retrieve", "type": "RuntimeError", "message": "boom"},
-        "config": {"seed": 0},
+        "config": {"seed": 0, **({"pipeline": pipeline_config} if pipeline_config is not None else {})},
         "metrics": {m: float(np.mean(list(v.values()))) for m, v in per_query.items()} if status == "ok" else {},
         "per_query": per_query if status == "ok" else {},
-        "phases": {},
+        "phases": phases or {},
         "hardware": hardware or HARDWARE,
     }
     if cost:

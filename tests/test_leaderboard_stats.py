@@ -193,3 +193,20 @@ def test_unknown_baseline_is_said(tmp_path):
     data = load(run_dir)
     assert data["baseline"]["pipeline"] is None and "'gone' is not a pipeline of this run" in data["notes"][0]
     assert queries(2) == ["q000", "q001"]
+
+
+def test_corpus_level_and_unavailable_metrics_lack_nothing(tmp_path):
+    """RankMe has one value per cell and no per-query values, and is unavailable (None) for a
+    pipeline without embeddings: neither is a pipeline "without per-query values"; a cell that kept
+    none at all is."""
+    cells = []
+    for i, name in enumerate(("bm25", "dense", "kept-none")):
+        result = cell("d", name, {"nDCG@10": values(np.full(30, 0.4 + 0.05 * i), 0.0, 0.02, i)})
+        result["metrics"]["RankMe"] = None if name == "bm25" else 200.0 + i
+        if name == "kept-none":
+            result["per_query"] = {}
+        cells.append(result)
+    run_dir = write_run(tmp_path, "2026-01-01", cells, metrics=("nDCG@10", "RankMe"), stats={"baseline": "bm25"})
+    notes = json.loads((write_leaderboard(run_dir, formats=["json"])[0]).read_text())["notes"]
+    lacking = [n for n in notes if "no per-query values" in n]
+    assert len(lacking) == 1 and "kept-none" in lacking[0] and "dense" not in lacking[0], notes

@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from fakes import MIB, plugin_env, registry_with
+from fakes import MIB, WordOverlap, plugin_env, registry_with
 
 from harness.measure import isolation
 from harness.runner import run_suite
@@ -122,6 +122,60 @@ def test_threads_and_cpus(monkeypatch):
     assert isolation.cpus_for(len(allowed)) is None  # every CPU: nothing to pin
     if len(allowed) > 1:
         assert isolation.cpus_for(1) == allowed[:1]
+
+
+def test_widened_sets_threads_and_cpus_for_the_block_only():
+    torch = pytest.importorskip("torch")
+    threads, cpus = torch.get_num_threads(), os.sched_getaffinity(0)
+    with isolation.widened(None) as used:
+        assert used is None and torch.get_num_threads() == threads
+    first = min(cpus)
+    os.sched_setaffinity(0, {first})  # as a pinned one-thread cell
+    torch.set_num_threads(1)
+    try:
+        with isolation.widened(2) as used:
+            assert torch.get_num_threads() == 2 and used["threads"] == 2
+            assert used["cpus"] == sorted(os.sched_getaffinity(0))
+            if (os.cpu_count() or 1) > 1 and len(cpus) > 1:
+                assert len(used["cpus"]) == 2  # the pinned cell may use a second CPU while it indexes
+        assert torch.get_num_threads() == 1 and os.sched_getaffinity(0) == {first}
+    finally:
+        os.sched_setaffinity(0, cpus)
+        torch.set_num_threads(threads)
+
+
+class ThreadCounting(WordOverlap):
+    """Records the intra-op threads in effect while it indexes and while it retrieves."""
+
+    name = "thread-counting"
+
+    def index(self, collection, ctx):
+        import torch
+
+        ctx.phase["seen_threads"] = torch.get_num_threads()
+        super().index(collection, ctx)
+
+    def retrieve(self, queries, k, ctx):
+        import torch
+
+        ctx.phase["seen_threads"] = torch.get_num_threads()
+        return super().retrieve(queries, k, ctx)
+
+
+def test_index_threads_apply_to_indexing_only(write_suite, tmp_path):
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    body = SUITE.split("[[pipelines]]")[0] + '[[pipelines]]\nname = "t"\nretriever = {plugin = "thread-counting"}\n'
+    registry = registry_with(ThreadCounting)
+    suite = load_suite(write_suite(body), registry=registry,
+                       overrides=["measure.threads=1", "measure.index_threads=2", 'measure.isolation="none"'])
+    (result,) = run_suite(suite, results_dir=tmp_path / "results", registry=registry).results
+    assert result["status"] == "ok", result["error"]
+    phases = result["phases"]
+    assert phases["index"]["seen_threads"] == 2 and phases["index"]["threads"]["threads"] == 2
+    assert phases["index"]["figures"]["docs_per_second"]["threads"] == 2
+    assert phases["retrieve"]["seen_threads"] == 1 and "threads" not in phases["retrieve"]
+    torch.set_num_threads(before)
 
 
 def test_worker_progress_travels_as_lines():

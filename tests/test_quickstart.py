@@ -7,6 +7,7 @@ encoded at most once per test session."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import ir_datasets
@@ -25,7 +26,8 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "suites" / "quickstart.toml"
 CRANFIELD_GRADES = {1: 4, 2: 3, 3: 2, 4: 1, -1: 0}
 
 pytestmark = pytest.mark.slow
-PIPELINES = {"bm25", "bm25-stemmed", "dense-minilm", "bm25+bi-encoder"}
+COMPRESSED = {"dense-minilm-bf16", "dense-minilm-int8", "dense-minilm-svd"}
+PIPELINES = {"bm25", "bm25-stemmed", "dense-minilm", "hybrid-rrf", "bm25+bi-encoder", *COMPRESSED}
 
 
 def run_quickstart(cache_dir: Path, results: Path, *overrides: str):
@@ -47,6 +49,18 @@ def test_quickstart_leaderboard_equals_pytrec_eval_on_run_files(irds_cranfield, 
     assert cells["dense-minilm"]["metrics"]["nDCG@10"] == pytest.approx(0.3736, abs=0.01)
     assert cells["bm25+bi-encoder"]["phases"]["prepare"]["embeddings"]["cache"] == "hit"
     assert cells["bm25+bi-encoder"]["metrics"]["nDCG@10"] > cells["bm25"]["metrics"]["nDCG@10"]
+    # the hybrid fuses the plain pipelines' runs (from memory or the cache, never retrieved again)
+    hybrid = cells["hybrid-rrf"]["phases"]
+    assert {hybrid["bm25.retrieve"]["cache"], hybrid["dense.retrieve"]["cache"]} <= {"memory", "hit"}
+    assert cells["hybrid-rrf"]["metrics"]["nDCG@10"] > cells["dense-minilm"]["metrics"]["nDCG@10"]
+    # label-free diagnostics: defined for the dense retrievers, unavailable for BM25
+    assert 100 < cells["dense-minilm"]["metrics"]["RankMe"] <= 384 and cells["dense-minilm"]["metrics"]["hubness"] > 0
+    assert cells["bm25"]["metrics"]["RankMe"] is None
+    # bf16 keeps the quality (embeddings ~ fp32); each compressed cell carries its compression report
+    assert cells["dense-minilm-bf16"]["metrics"]["nDCG@10"] == pytest.approx(0.3736, abs=0.005)
+    for name in COMPRESSED:
+        (report,) = cells[name]["phases"]["compress"]["reports"]
+        assert report["bytes_after"] < report["bytes_before"] and report["layers"], name
     qrels = {}
     for qrel in ir_datasets.load(irds_cranfield).qrels_iter():  # independent of the harness
         qrels.setdefault(qrel.query_id, {})[qrel.doc_id] = CRANFIELD_GRADES[qrel.relevance]
@@ -78,15 +92,29 @@ def test_a_second_run_reuses_every_embedding(irds_cranfield, session_cache_dir, 
 
 
 def test_quickstart_measures_cost_for_every_pipeline(irds_cranfield, session_cache_dir, tmp_path):
-    """The demo's [measure] settings as they are, on the BM25 pipelines (the neural ones cost the
-    same machinery, only slower): latency percentiles, QPS and memory reach the leaderboard."""
-    suite = load_suite(QUICKSTART, overrides=[f'output.cache_dir="{session_cache_dir}"'])
-    outcome = run_suite(suite, results_dir=tmp_path, pipelines=["bm25", "bm25-stemmed"])
-    assert not outcome.failed
+    """The demo's [measure] settings (on fewer queries), on BM25 and on MiniLM with each of its
+    compressed variants: latency percentiles, QPS and memory reach the leaderboard, and each
+    compressed pipeline is shown beside its parent with quality delta, cost and size ratios and a
+    non-inferiority verdict."""
+    suite = load_suite(QUICKSTART, overrides=[f'output.cache_dir="{session_cache_dir}"', "measure.latency_queries=20",
+                                              "measure.warmup=2"])
+    outcome = run_suite(suite, results_dir=tmp_path, pipelines=["bm25", "dense-minilm", *sorted(COMPRESSED)])
+    assert not outcome.failed, [r["error"]["message"] for r in outcome.failed]
     board = pd.read_csv(outcome.run_dir / "leaderboard.csv")
-    cost = [c for c in board.columns if "p50" in c or "p95" in c or "QPS" in c or "MiB" in c]
+    cost = [c for c in board.columns if c.endswith(("p50 ms", "p95 ms", "QPS", "peak MiB"))]
     assert len(cost) >= 4, list(board.columns)
     assert board[cost].notna().all().all()
+    rows = json.loads((outcome.run_dir / "leaderboard.json").read_text())["compressed"]["rows"]
+    compressed = {row["pipeline"]: row for row in rows}
+    assert set(compressed) == COMPRESSED
+    for row in compressed.values():
+        assert row["parent"] == "dense-minilm" and row["status"] == "ok", row
+        assert row["verdict"]["verdict"] in ("non-inferior", "inferior", "inconclusive")
+        assert 0 < row["size"]["ratio"] < 1 and row["cost"]["p50 ms"]["ratio"] > 0, row
+        assert row["quality"]["nDCG@10"]["difference"] == pytest.approx(
+            row["quality"]["nDCG@10"]["value"] - row["quality"]["nDCG@10"]["parent"])
+    assert compressed["dense-minilm-bf16"]["verdict"]["verdict"] == "non-inferior"  # no loss at all
+    assert compressed["dense-minilm-bf16"]["size"]["ratio"] == pytest.approx(0.5, abs=0.01)
 
 
 def test_irds_cranfield_and_beir_folder_give_same_bm25_scores(irds_cranfield, cranfield_dir):

@@ -464,7 +464,7 @@ def test_stats_params_validate_a_suite_table():
     assert resolve_params(STATS_PARAMS, {}) == {
         "baseline": None, "alpha": 0.05, "test": "t", "correction": "holm", "bootstrap_samples": 10_000,
         "permutation_samples": 10_000, "confidence": 0.95, "seed": None,
-        "intervals": "primary"}
+        "intervals": "primary", "margin": None, "margin_metric": None}
     problems = dict(check_params(STATS_PARAMS, {"test": "wilcoxon", "correction": "bh", "alpha": 2, "sed": 1}))
     assert "must be one of 't', 'permutation'" in problems["test"]
     assert "must be one of 'holm', 'bonferroni', 'none'" in problems["correction"]

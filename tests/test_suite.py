@@ -164,9 +164,9 @@ def test_compressors_attach_to_stages(write_suite):
     suite = load_suite(write_suite(body), registry=registry_with())
     assert [c.plugin for c in suite.pipelines[1].retriever.compressors] == ["halve"]
     bad = VALID.replace('retriever = {plugin = "overlap"}',
-                        'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "svd"}]')
+                        'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "no-such-compressor"}]')
     problems = problems_of(write_suite(bad))
-    assert any("no compressor named 'svd'" in p.message for p in problems.values())
+    assert any("no compressor named 'no-such-compressor'" in p.message for p in problems.values())
     halve = VALID.replace('retriever = {plugin = "overlap"}',
                           'retriever = {plugin = "overlap"}\ncompressors = [{plugin = "halve"}]')
     message = problems_of(write_suite(halve))["pipelines[1].compressors"].message
@@ -187,3 +187,67 @@ def test_cells_skip_devices_no_stage_supports(write_suite):
                        registry=registry_with())
     assert [c.device for c in suite.cells(pipelines=["bm25"])] == ["cpu", "auto"]
     assert [c.id for c in suite.unsupported(pipelines=["bm25"])] == ["tiny/bm25/cuda:0"]
+
+
+def test_declared_parent(write_suite):
+    """``parent`` names another pipeline after sweep expansion; it is recorded in the pipeline's
+    configuration (the leaderboard reads it from there) only when declared."""
+    body = VALID.replace('name = "overlap"\n', 'name = "overlap"\nparent = "bm25"\n')
+    suite = load_suite(write_suite(body), registry=registry_with())
+    assert suite.pipelines[1].parent == "bm25" and suite.pipelines[1].config()["parent"] == "bm25"
+    assert "parent" not in suite.pipelines[0].config()
+    swept = VALID.replace('name = "bm25"\n', 'name = "bm25"\nsweep = {k1 = [0.9, 1.2]}\n')
+    declared = swept.replace('name = "overlap"\n', 'name = "overlap"\nparent = "bm25[k1=1.2]"\n')
+    variant = load_suite(write_suite(declared), registry=registry_with())
+    assert variant.pipelines[2].parent == "bm25[k1=1.2]"
+    cases = {
+        body.replace('parent = "bm25"', 'parent = "bm52"'): "no pipeline named 'bm52' (did you mean 'bm25'?)",
+        body.replace('parent = "bm25"', 'parent = "overlap"'): "'overlap' cannot be its own parent",
+        swept.replace('name = "overlap"\n', 'name = "overlap"\nparent = "bm25"\n'):
+            "'bm25' is a sweep of 2 pipelines: name one of them ('bm25[k1=0.9]', 'bm25[k1=1.2]')",
+        body.replace('parent = "bm25"', "parent = 3"): "must be a str",
+    }
+    for text, message in cases.items():
+        problem = problems_of(write_suite(text))["pipelines[1].parent"]
+        assert message in problem.message and problem.line == text.splitlines().index(
+            next(line for line in text.splitlines() if line.startswith("parent"))) + 1
+
+
+def test_margin_settings(write_suite):
+    suite = load_suite(write_suite(VALID + "margin = 0.01\nmargin_metric = \"AP\"\n"), registry=registry_with())
+    assert (suite.stats["margin"], suite.stats["margin_metric"]) == (0.01, "AP")
+    assert load_suite(write_suite(VALID), registry=registry_with()).stats["margin"] is None
+    cases = {
+        "margin = 0.01\nmargin_metric = \"ap\"\n": ("stats.margin_metric", "'ap' is not one of the suite's metrics "
+                                                   "(nDCG@10, AP) (did you mean 'AP'?)"),
+        "margin_metric = \"AP\"\n": ("stats.margin_metric", "has no effect without stats.margin"),
+        "margin = -0.01\n": ("stats.margin", "must be >= 0.0"),
+        "margin = inf\n": ("stats.margin", "must be a finite number"),
+    }
+    for extra, (path, message) in cases.items():
+        assert message in problems_of(write_suite(VALID + extra))[path].message
+
+
+def test_validation_constructs_compressors_to_check_how_their_parameters_combine(write_suite):
+    from fakes import CompressibleOverlap, Halve, WordOverlap
+
+    from harness.params import Param
+
+    class OneOf(Halve):
+        name = "one-of"
+        params = {"a": Param(int, None, nullable=True), "b": Param(int, None, nullable=True)}
+
+        def __init__(self, **params):
+            super().__init__(**params)
+            if (self.a is None) == (self.b is None):
+                raise ValueError("one-of: give exactly one of a or b")
+
+    registry = registry_with(WordOverlap, CompressibleOverlap, OneOf)
+    body = VALID.split("[[pipelines]]")[0] + (
+        '[[pipelines]]\nname = "c"\n'
+        'retriever = {plugin = "overlap-compressible", compressors = [{plugin = "one-of", a = 1}]}\n')
+    assert not validate(write_suite(body), (), registry)
+    both = body.replace("a = 1}", "a = 1, b = 2}")
+    (problem,) = validate(write_suite(both), (), registry)
+    assert problem.path == "pipelines[0].retriever.compressors[0]" and "exactly one of a or b" in problem.message
+    assert problem.line is not None

@@ -7,6 +7,8 @@ nothing else. docs/leaderboards.md describes every output.
 
 * table.py: the base rows (metrics, cost, status) and the hardware check;
 * analysis.py + significance.py: intervals, tests against the baseline, tie groups, macro means;
+* parents.py, sizes.py, compressed.py: each compressed pipeline beside its uncompressed parent
+  (quality deltas, cost and size ratios, the non-inferiority verdict);
 * pareto.py: the fronts; render.py: Markdown and CSV; html.py, page.py, plotjs.py: the HTML page.
 """
 
@@ -28,12 +30,15 @@ __all__ = ["FORMATS", "SCHEMA", "analyse", "hardware_refusal", "leaderboard_fram
 
 
 def write_leaderboard(run_dir: str | Path, mixed_hardware: bool = False, *, baseline: str | None = None,
-                      intervals: str | None = None, formats=None) -> list[Path]:
+                      intervals: str | None = None, formats=None, margin: float | None = None,
+                      margin_metric: str | None = None) -> list[Path]:
     """Compute the leaderboard of ``run_dir`` and write the formats the run's output settings ask
-    for (``formats`` overrides them); returns the paths written, in ``FORMATS`` order."""
+    for (``formats`` overrides them; ``baseline``, ``intervals``, ``margin`` and ``margin_metric``
+    override its ``[stats]`` settings); returns the paths written, in ``FORMATS`` order."""
     run_dir = Path(run_dir)
     manifest, cells = load_run(run_dir)
-    data = clean(analyse(manifest, cells, mixed_hardware=mixed_hardware, baseline=baseline, intervals=intervals))
+    data = clean(analyse(manifest, cells, mixed_hardware=mixed_hardware, baseline=baseline, intervals=intervals,
+                         margin=margin, margin_metric=margin_metric))
     wanted = formats if formats is not None else (manifest.get("output") or {}).get("leaderboard", FORMATS)
     renderers = {"md": render_markdown, "csv": render_csv, "html": render_html,
                  "json": lambda d: json.dumps(d, indent=1, ensure_ascii=False, allow_nan=False) + "\n"}

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 
 from ..stats import StatsError, stats_settings
+from .compressed import compressed_section
 from .pareto import fronts
 from .significance import group_statistics, macro_means
 from .table import COST_AXES, base_rows, cost_spread, hardware_refusal, metric_labels
@@ -21,9 +22,9 @@ KEYS = ("dataset", "pipeline", "device", "status")
 
 
 def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, baseline: str | None = None,
-            intervals: str | None = None) -> dict:
-    """The leaderboard of one run as a JSON-ready dict; ``baseline`` and ``intervals`` override
-    the run's ``[stats]`` settings (``harness leaderboard --baseline/--intervals``)."""
+            intervals: str | None = None, margin: float | None = None, margin_metric: str | None = None) -> dict:
+    """The leaderboard of one run as a JSON-ready dict; ``baseline``, ``intervals``, ``margin`` and
+    ``margin_metric`` override the run's ``[stats]`` settings (``harness leaderboard --baseline``...)."""
     metrics = metric_labels(manifest, cells)
     primary = metrics[0] if metrics else None
     notes: list[str] = []
@@ -32,6 +33,10 @@ def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, 
         settings = replace(settings, baseline=baseline)
     if intervals is not None:
         settings = replace(settings, intervals=intervals)
+    if margin is not None:
+        settings = replace(settings, margin=margin)
+    if margin_metric is not None:
+        settings = replace(settings, margin_metric=margin_metric)
     refusal = None if mixed_hardware else hardware_refusal(cells)
     flat = base_rows(manifest, cells, mixed_hardware)
     columns = [c for c in (flat[0] if flat else {}) if c in KEYS or any(r.get(c) is not None for r in flat)]
@@ -62,6 +67,7 @@ def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, 
                     r["pareto"].append(axis)
         pareto.append({"dataset": dataset, "device": device, "quality": primary, "axes": axes, "note": why})
     macro = macro_means(rows, by_key, metrics, interval_metrics, settings, notes)
+    compressed = compressed_section(rows, by_key, cells, metrics, settings, notes)
     return {
         "schema": SCHEMA,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -78,6 +84,7 @@ def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, 
         "differences": differences,
         "pareto": pareto,
         "macro": macro,
+        "compressed": compressed,
         "notes": notes,
     }
 

@@ -1,15 +1,17 @@
 """``leaderboard.html``: the leaderboard dict as one self-contained page.
 
 Sections: provenance, the sortable leaderboard (intervals, markers, groups, Pareto badges), the
-mean across datasets, quality against cost per dataset (error bars: the metric's bootstrap
-interval and the latency percentile's, or the batches' QPS range; the Pareto front as a dashed
-staircase, its pipelines as rings), and each pipeline's per-query differences from the baseline.
+mean across datasets, each compressed pipeline beside its parent (deltas, ratios, verdicts),
+quality against cost per dataset (error bars: the metric's bootstrap interval and the latency
+percentile's, or the batches' QPS range; the Pareto front as a dashed staircase, its pipelines as
+rings), and each pipeline's per-query differences from the baseline.
 """
 
 from __future__ import annotations
 
 from html import escape
 
+from . import compressed_view
 from .page import bullets, cell, number, page, table, text_cell
 from .render import AXIS_WORDS, SHORT, cell_text, legend, statistics_text, table_columns
 from .table import COST_AXES
@@ -60,7 +62,7 @@ def render_html(data: dict) -> str:
     if data["rows"]:
         notes = [escape(x.replace("`", "")) for x in legend(data, table_columns(data))]
         parts += ["<h2>Leaderboard</h2>", _main_table(data), bullets(notes, "note")]
-        parts += _macro(data) + _scatter_section(data) + _difference_section(data)
+        parts += _macro(data) + _compressed(data) + _scatter_section(data) + _difference_section(data)
     else:
         parts.append("<p>No cell results.</p>")
     if data["notes"]:
@@ -142,6 +144,27 @@ def _macro(data: dict) -> list[str]:
         rows.append((cells, ""))
     return [f"<h2>Mean across datasets ({escape(', '.join(macro['datasets']))})</h2>", table(headers, rows, "macro"),
             "<p class=note>Macro average: each dataset counts equally; intervals: stratified bootstrap.</p>"]
+
+
+def _compressed(data: dict) -> list[str]:
+    """Compressed vs parent: the Markdown table's cells, sortable by their numbers."""
+    if not compressed_view.pairs(data):
+        return []
+    columns = compressed_view.columns(data)
+    headers = [(c, "text" if c in compressed_view.LEFT else "") for c in columns]
+    rows = []
+    for pair in compressed_view.pairs(data):
+        cells = []
+        for column in columns:
+            content = escape(compressed_view.text(pair, column, data))
+            if column == compressed_view.VERDICT and pair["verdict"]:
+                content = f'<span class="{compressed_view.CLASSES[pair["verdict"]["verdict"]]}">{content}</span>'
+            sort = compressed_view.sort_value(pair, column)
+            cells.append(cell(content, sort, "text" if column in compressed_view.LEFT else ""))
+        rows.append((cells, "failed" if pair["status"] != "ok" else ""))
+    notes = [escape(line.replace("`", "")) for line in compressed_view.legend(data)]
+    return ["<h2>Compressed vs parent</h2>", '<div class="wrap">' + table(headers, rows, "compressed") + "</div>",
+            bullets(notes, "note")]
 
 
 def _scatter_section(data: dict) -> list[str]:

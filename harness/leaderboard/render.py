@@ -10,6 +10,7 @@ import csv
 import io
 
 from ..measure.hardware import describe
+from . import compressed_view
 
 LEFT = ("dataset", "pipeline", "device", "hardware", "status", "group", "Pareto")
 SHORT = {"p50 ms": "p50", "p95 ms": "p95", "QPS": "QPS", "peak MiB": "MiB"}
@@ -89,7 +90,7 @@ def render_markdown(data: dict) -> str:
     align = ["left" if c in LEFT else "right" for c in columns]
     lines += [tabulate(rows, headers=columns, tablefmt="github", disable_numparse=True, colalign=align), ""]
     lines += [f"- {line}" for line in legend(data, columns)]
-    lines += _macro_section(data) + _pareto_section(data)
+    lines += _macro_section(data) + _pareto_section(data) + _compressed_section(data)
     if data["notes"]:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in data["notes"]]
     return "\n".join(lines) + "\n"
@@ -172,6 +173,19 @@ def _pareto_section(data: dict) -> list[str]:
     return out
 
 
+def _compressed_section(data: dict) -> list[str]:
+    """Each compressed pipeline beside its parent (compressed_view.py says what the columns hold)."""
+    from tabulate import tabulate
+
+    if not compressed_view.pairs(data):
+        return []
+    columns = compressed_view.columns(data)
+    rows = [[compressed_view.text(p, c, data) for c in columns] for p in compressed_view.pairs(data)]
+    align = ["left" if c in compressed_view.LEFT else "right" for c in columns]
+    table = tabulate(rows, headers=columns, tablefmt="github", disable_numparse=True, colalign=align)
+    return ["", "## Compressed vs parent", "", table, "", *(f"- {line}" for line in compressed_view.legend(data))]
+
+
 def _cost_line(run: dict) -> str:
     measure = run.get("measure") or {}
     n = measure.get("latency_queries")
@@ -188,7 +202,8 @@ def _cost_line(run: dict) -> str:
 def render_csv(data: dict) -> str:
     """One row per cell, full precision: each metric with ``low``/``high`` (intervals),
     ``p_adj`` and ``vs_baseline`` (higher/lower/n.s./baseline) where computed; ``group``; cost;
-    ``pareto`` (the fronts the pipeline is on, ``;``-separated); status."""
+    ``pareto`` (the fronts the pipeline is on, ``;``-separated); status; then, when the run has
+    compressed pipelines with parents, their comparison columns (``compressed_view.csv_columns``)."""
     header: list[str] = []
     for column in data["columns"]:
         if column == "status":
@@ -198,12 +213,19 @@ def render_csv(data: dict) -> str:
             header += _metric_extras(data, column)
         if column == data["primary"] and any(r["group"] for r in data["rows"]):
             header.append("group")
+    extra = compressed_view.csv_columns(data)  # compressed pipelines against their parents
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(header + extra)
     for row in data["rows"]:
-        writer.writerow([_csv_value(row, c, data) for c in header])
+        found = compressed_view.csv_values(data, row)
+        writer.writerow([_csv_value(row, c, data) for c in header] + [_plain(found.get(c)) for c in extra])
     return out.getvalue()
+
+
+def _plain(value) -> str:
+    """A CSV field: floats at full precision, gaps empty."""
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
 def _metric_extras(data: dict, metric: str) -> list[str]:

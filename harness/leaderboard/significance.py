@@ -36,6 +36,21 @@ def _per_query(rows: list[dict], by_key: dict, metric: str) -> dict[str, dict]:
     return out
 
 
+def _lacking_per_query(ok: list[dict], by_key: dict, metrics: list[str]) -> list[str]:
+    """Pipelines without per-query values where they should have them: none kept at all, or none
+    for a metric that other cells give per query. Corpus-level metrics (RankMe: no cell has
+    per-query values) and unavailable ones (a value of None) are not lacking anything."""
+    per_query_metrics = [m for m in metrics if any(_per_query([r], by_key, m) for r in ok)]
+    lacking = set()
+    for row in ok:
+        cell = by_key[_key(row)]
+        kept = cell.get("per_query") or {}
+        values = cell.get("metrics") or {}
+        if not kept or any(values.get(m) is not None and not kept.get(m) for m in per_query_metrics):
+            lacking.add(row["pipeline"])
+    return sorted(lacking)
+
+
 def group_statistics(rows: list[dict], by_key: dict, metrics: list[str], interval_metrics: list[str],
                      baseline: str | None, s, notes: list[str]) -> dict:
     """Fill ``stats`` and ``group`` of one dataset's rows (one device); return the tie groups and
@@ -44,7 +59,7 @@ def group_statistics(rows: list[dict], by_key: dict, metrics: list[str], interva
     ok = [r for r in rows if r["status"] == "ok"]
     by_name = {r["pipeline"]: r for r in ok}
     out: dict = {"letters": None, "differences": None}
-    lacking = sorted({r["pipeline"] for m in metrics for r in ok if r["pipeline"] not in _per_query([r], by_key, m)})
+    lacking = _lacking_per_query(ok, by_key, metrics)
     if lacking:
         notes.append(f"{where}: no per-query values for {', '.join(lacking)} (output.per_query = false?): "
                      "no intervals or tests for them")

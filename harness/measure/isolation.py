@@ -11,6 +11,7 @@ library: the worker imports it before anything heavy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,6 +36,38 @@ def apply_threads(threads: int | None) -> None:
         os.environ[name] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def widened(threads: int | None):
+    """Run the block on ``threads`` intra-op threads and as many CPUs (for building indexes, see
+    ``measure.index_threads``), then restore the thread count and CPU affinity. Yields what was in
+    effect: ``{"threads", "cpus"}``, or None when nothing changed (no count given, or torch not
+    loaded: a component that has not imported torch has no pool to widen)."""
+    torch = sys.modules.get("torch")
+    if threads is None or torch is None:
+        yield None
+        return
+    before_threads = torch.get_num_threads()
+    before_cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    cpus = None
+    if before_cpus is not None and len(before_cpus) < threads:
+        # A pinned cell (cpus_for) sees only its own CPUs; the indexing phase may use more of the
+        # machine's, in order, as far as the cgroup allows.
+        wanted = set(range(min(threads, os.cpu_count() or threads)))
+        try:
+            os.sched_setaffinity(0, before_cpus | wanted)
+        except OSError:
+            pass
+    if before_cpus is not None:
+        cpus = sorted(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    try:
+        yield {"threads": threads, "cpus": cpus}
+    finally:
+        torch.set_num_threads(before_threads)
+        if before_cpus is not None:
+            os.sched_setaffinity(0, before_cpus)
 
 
 def cpus_for(threads: int | None) -> list[int] | None:

@@ -56,8 +56,9 @@ class Meter:
         return self.timer.now()
 
     def figure(self, value, unit: str, method: str, **extra) -> dict:
-        """A figure measured here: this meter's threads and device filled in."""
-        return figure(value, unit, method, threads=self.threads, device=self.device.name, **extra)
+        """A figure measured here: this meter's threads and device filled in (``extra`` may
+        override them: an index built on ``measure.index_threads``)."""
+        return figure(value, unit, method, **{"threads": self.threads, "device": self.device.name, **extra})
 
     def start(self) -> Span:
         self._fold()

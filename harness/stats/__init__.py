@@ -12,6 +12,8 @@ computed (test, alternative, samples, seed, correction) so results JSON can carr
 * ``compare_to_baseline``: each system against the baseline, corrected (``Comparison``).
 * ``rank_groups``: every pair tested, Holm-corrected, summarised as a compact letter display
   (Piepho's insert-absorb algorithm; ``RankGroups``). ``compact_letter_display`` on its own.
+* ``non_inferiority_verdict``: non-inferior, inferior or inconclusive within a margin, from two
+  one-sided paired tests (``NonInferiority``; a compressed pipeline against its parent).
 * ``mean_across_datasets``: the macro average over a suite's datasets with a stratified bootstrap
   interval (``MacroMean``).
 * ``STATS_PARAMS``, ``stats_settings``: the suite's ``[stats]`` table and its resolved settings.
@@ -37,6 +39,9 @@ _EXPORTS = {
     "permutation_test": "paired",
     "non_inferiority_test": "paired",
     "paired_test": "paired",
+    "NonInferiority": "noninferiority",
+    "non_inferiority_verdict": "noninferiority",
+    "VERDICTS": "noninferiority",
     "holm": "corrections",
     "bonferroni": "corrections",
     "adjust": "corrections",

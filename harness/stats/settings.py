@@ -32,6 +32,11 @@ STATS_PARAMS = {
     "seed": Param(int, None, "seed of bootstrap and permutation draws; default: the suite's seed", nullable=True),
     "intervals": Param(str, "primary", "leaderboard metrics given bootstrap intervals: primary (the first "
                        "metric) or all", choices=INTERVALS),
+    "margin": Param(float, None, "non-inferiority margin, in the units of margin_metric (0.01 nDCG@10): each "
+                    "compressed pipeline is labelled non-inferior, inferior or inconclusive against its parent; "
+                    "null = no verdicts", nullable=True, min=0.0),
+    "margin_metric": Param(str, None, "the metric the margin is in; default: the suite's first metric",
+                           nullable=True),
 }
 
 
@@ -48,6 +53,8 @@ class StatsSettings:
     confidence: float = 0.95
     seed: int = 0
     intervals: str = "primary"
+    margin: float | None = None
+    margin_metric: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,14 @@ class SuiteChecker:
                 self.problem(("measure", "devices", i), f"unknown device {device!r} (cpu, cuda, cuda:N, auto)")
         metrics = self.metrics(top["metrics"], k)
         datasets = self.unique("datasets", [self.dataset(i, d) for i, d in enumerate(_listed(raw.get("datasets")))])
-        pipelines = []
+        pipelines, entries = [], []
         for i, entry in enumerate(_listed(raw.get("pipelines"))):
-            pipelines.extend(self.pipelines(i, entry, k))
+            specs = self.pipelines(i, entry, k)
+            pipelines.extend(specs)
+            entries += [(i, spec) for spec in specs]
         self.unique("pipelines", pipelines)
+        self.parents(entries)
+        self.margin(stats, metrics)
         for key in ("datasets", "pipelines"):
             if key in raw and isinstance(raw[key], list) and not raw[key]:
                 self.problem((key,), "needs at least one entry")
@@ -78,6 +83,42 @@ class SuiteChecker:
             pipelines=pipelines, stats=stats, measure=measure, output=output,
             description=top["description"], execution=execution,
         )
+
+    def parents(self, entries: list[tuple[int, PipelineSpec]]) -> None:
+        """A declared ``parent`` names another pipeline of the suite, after sweep expansion: a
+        sweep's base name stands for several pipelines, so one of its variants must be named."""
+        names = {spec.name for _, spec in entries}
+        variants: dict[str, list[str]] = {}
+        for _, spec in entries:
+            if spec.base != spec.name:
+                variants.setdefault(spec.base, []).append(spec.name)
+        for i, spec in entries:
+            parent, path = spec.parent, ("pipelines", i, "parent")
+            if parent is None or (parent in names and parent != spec.name):
+                continue
+            if parent == spec.name:
+                self.problem(path, f"{spec.name!r} cannot be its own parent")
+            elif parent in variants:
+                shown = ", ".join(repr(v) for v in variants[parent][:3])
+                self.problem(path, f"{parent!r} is a sweep of {len(variants[parent])} pipelines: name one of "
+                             f"them ({shown}{', ...' if len(variants[parent]) > 3 else ''})")
+            else:
+                self.problem(path, f"no pipeline named {parent!r}{did_you_mean(parent, names)}")
+
+    def margin(self, stats: dict, metrics: list) -> None:
+        """The non-inferiority margin is finite, and ``margin_metric`` is one of the suite's metrics."""
+        if stats["margin"] is not None and not math.isfinite(stats["margin"]):
+            self.problem(("stats", "margin"), f"must be a finite number, got {stats['margin']!r}")
+        chosen = stats["margin_metric"]
+        if chosen is None:
+            return
+        labels = [m.label for m in metrics]
+        if stats["margin"] is None:
+            self.problem(("stats", "margin_metric"), "has no effect without stats.margin (the margin in this "
+                         "metric's units)")
+        elif labels and chosen not in labels:
+            self.problem(("stats", "margin_metric"), f"{chosen!r} is not one of the suite's metrics "
+                         f"({', '.join(labels)}){did_you_mean(chosen, labels)}")
 
     def execution(self, table: dict) -> dict:
         """The executor's settings; a Dask executor needs dask[distributed] where the run starts."""
@@ -216,7 +257,9 @@ class SuiteChecker:
             stage.compressors[:0] = shared
         if retriever is None:
             return None
-        return PipelineSpec(name=name, retriever=retriever, ranker=ranker, description=entry.get("description", ""))
+        parent = entry.get("parent") if isinstance(entry.get("parent"), str) else None  # else reported already
+        return PipelineSpec(name=name, retriever=retriever, ranker=ranker, description=entry.get("description", ""),
+                            parent=parent)
 
     def stage(self, path: tuple, kind: str, table: Any) -> StageSpec | None:
         """A component table ``{plugin = ..., params...}``; nested component params recurse."""
@@ -248,7 +291,17 @@ class SuiteChecker:
         return StageSpec(kind, table["plugin"], params, cls, core.get("depth"), [c for c in compressors if c])
 
     def compressor(self, path: tuple, table: Any) -> StageSpec | None:
-        return self.stage(path, "compressor", table)
+        """A compressor table, also constructed: a compressor's ``__init__`` checks how its
+        parameters combine (svd: exactly one of rank_ratio, rank, energy), cheaply and without
+        torch, so a suite that would fail at run time fails validation instead."""
+        before = len(self.problems)
+        spec = self.stage(path, "compressor", table)
+        if spec is not None and len(self.problems) == before:
+            try:
+                spec.build()
+            except (ValueError, TypeError) as exc:
+                self.problem(path, f"{exc} (compressor {spec.plugin!r})")
+        return spec
 
     def component_class(self, path: tuple, kind: str, name: Any) -> type | None:
         if not isinstance(name, str):

@@ -51,11 +51,14 @@ class PipelineSpec:
     description: str = ""
     base: str = ""  # the name before sweep expansion
     sweep: dict = field(default_factory=dict)  # the swept values of this variant
+    parent: str | None = None  # declared: the pipeline the leaderboard sets this one beside
 
     def config(self) -> dict:
         out = {"retriever": self.retriever.config()}
         if self.ranker:
             out["ranker"] = self.ranker.config()
+        if self.parent:  # only when declared: results of suites without one keep their cell keys
+            out["parent"] = self.parent
         return out
 
 

@@ -31,6 +31,8 @@ STATS = STATS_PARAMS  # harness/stats/settings.py declares the [stats] keys
 MEASURE = {
     "devices": Param(str, ["cpu"], "devices each pipeline runs on (cpu, cuda, cuda:N, auto)", many=True),
     "threads": Param(int, None, "intra-op threads (torch, BLAS); default: the library's", nullable=True, min=1),
+    "index_threads": Param(int, None, "intra-op threads (and CPUs) while an index is built (corpus encoding); "
+                           "default: threads", nullable=True, min=1),
     "latency": Param(str, [], "latency modes timed on the query path: single-stream, offline",
                      choices=("single-stream", "offline"), many=True),
     "warmup": Param(int, 10, "single-stream warm-up queries, discarded", min=0),
@@ -81,6 +83,8 @@ PIPELINE = {
     "ranker": Param(dict, None, "{plugin = ..., depth = N, params...}", nullable=True),
     "compressors": Param(dict, [], "compressors applied to every compressible stage", many=True),
     "sweep": Param(dict, {}, "parameter -> list of values; one pipeline per combination"),
+    "parent": Param(str, None, "the pipeline this one is compared with as compressed against uncompressed "
+                    "(docs/leaderboards.md); default: found from the stages' configurations", nullable=True),
 }
 STAGE_CORE = {
     "retriever": {"compressors": Param(dict, [], many=True)},

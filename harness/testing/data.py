@@ -9,6 +9,7 @@ or empty queries fails only the rules about those (``NON_ASCII_QUERIES``, ``EMPT
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,3 +130,21 @@ def ranking_difference(first: Run, second: Run, queries: Mapping[str, str] | Non
             if not close(x, y):
                 return f"query {qid!r}, document {doc!r}: score {x!r} then {y!r}"
     return None
+
+
+def write_beir(folder: Path, collection: Collection) -> Path:
+    """``collection`` written as a BEIR folder (``corpus.jsonl``, ``queries.jsonl``,
+    ``qrels/test.tsv`` with its positive judgments), for suites that load it with
+    ``source = "beir:<folder>"``; returns ``folder``."""
+    folder.mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
+        for doc in collection.docs:
+            out.write(json.dumps({"_id": doc.id, "title": doc.title, "text": doc.text}) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as out:
+        for qid, text in collection.queries.items():
+            out.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    (folder / "qrels").mkdir()
+    lines = [f"{q}\t{d}\t{g}" for q, judged in collection.qrels.items() for d, g in judged.items() if g > 0]
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n",
+                                               encoding="utf-8")
+    return folder

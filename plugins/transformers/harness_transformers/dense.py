@@ -43,19 +43,20 @@ class Dense(EncoderComponent, Retriever):
         self._ready(ctx)
         self._doc_ids = [d.id for d in collection.docs]
         self._docs = self.corpus_vectors(collection, ctx).to(self._device)
+        self._publish(ctx)
+
+    def _publish(self, ctx: Context) -> None:
+        # The corpus vectors, for label-free diagnostics (RankMe, hubness). Published when the
+        # index is made, never by retrieve: a cell whose run came from the cache has the runner
+        # make the index ready (the vectors from the embedding cache) and gets the same artifact.
+        ctx.artifacts["embeddings"] = {"doc_ids": self._doc_ids, "documents": self._docs.cpu().numpy(),
+                                       "normalized": self.normalize}
 
     def retrieve(self, queries: Mapping[str, str], k: int, ctx: Context) -> Run:
         if self._docs is None:
             raise RuntimeError("dense: call index() before retrieve()")
         self._note(ctx)
-        encoded = self.encode_queries(queries)
-        # For label-free diagnostics (hubness, anisotropy) of this cell.
-        ctx.artifacts["embeddings"] = {
-            "doc_ids": self._doc_ids, "documents": self._docs.cpu().numpy(),
-            "query_ids": encoded.ids, "queries": encoded.vectors.cpu().numpy(),
-            "normalized": self.normalize,
-        }
-        return self.search(encoded, k)
+        return self.search(self.encode_queries(queries), k)
 
     # Corpus shards (the harness's dask executor, harness/executors/shards.py): parts of the corpus
     # encoded on several workers, then merged into the very embedding cache entry index() reads.
@@ -87,6 +88,7 @@ class Dense(EncoderComponent, Retriever):
         cache.store(ctx, self.embedding_key(collection), ids, matrix, shards=len(folders), device=self._device,
                     batch_size=self.batch_size, model=self._source.record(), compressed=self._compressed)
         self._doc_ids, self._docs = ids, matrix.to(self._device)
+        self._publish(ctx)
 
     def search(self, query_vectors: QueryVectors, k: int) -> Run:
         """The top k documents per query by dot product (the cosine when ``normalize``)."""

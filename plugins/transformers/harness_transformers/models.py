@@ -210,6 +210,13 @@ def state_sha256(module) -> str:
     digest = hashlib.sha256(repr(module).encode())
 
     def feed(value) -> None:
+        if type(value) not in (torch.Tensor, torch.nn.Parameter) and hasattr(value, "__tensor_flatten__"):
+            # A tensor subclass (torchao's int8 weights): its inner tensors and metadata are its state.
+            names, meta = value.__tensor_flatten__()
+            digest.update(f"{type(value).__qualname__}{meta!r}".encode())
+            for name in names:
+                feed(getattr(value, name))
+            return
         if isinstance(value, torch.Tensor):
             tensor = value.detach().cpu()
             if tensor.is_quantized:

@@ -125,19 +125,20 @@ def test_blocked_topk_caps_k_and_handles_many_queries(monkeypatch):
     assert torch.equal(indices, (queries @ docs.T).argsort(dim=1, descending=True))
 
 
-def test_retrieve_is_search_of_encode_queries_and_fills_the_artifacts(tiny_encoder, collection, ctx):
+def test_retrieve_is_search_of_encode_queries_and_index_fills_the_artifacts(tiny_encoder, collection, ctx):
     dense = indexed(tiny_encoder, collection, ctx, block_size=7)
+    embeddings = ctx.artifacts["embeddings"]  # published by index: a cached run gets them too
+    assert set(embeddings) == {"doc_ids", "documents", "normalized"}
+    assert embeddings["doc_ids"] == [d.id for d in collection.docs]
+    assert embeddings["documents"].shape == (len(collection.docs), 32) and embeddings["normalized"] is True
     run = dense.retrieve(collection.queries, 10, ctx)
     assert run == dense.search(dense.encode_queries(collection.queries), 10)
     assert all(len(run[q]) == 10 for q in collection.queries)
-    embeddings = ctx.artifacts["embeddings"]
-    assert embeddings["doc_ids"] == [d.id for d in collection.docs]
-    assert embeddings["documents"].shape == (len(collection.docs), 32)
-    assert embeddings["query_ids"] == list(collection.queries) and embeddings["queries"].shape == (4, 32)
     # scores are the cosine of the query and document vectors
+    query = dense.encode_queries({"q1": collection.queries["q1"]}).vectors[0].numpy()
     doc, score = next(iter(run["q1"].items()))
     row = embeddings["doc_ids"].index(doc)
-    assert score == pytest.approx(float(embeddings["queries"][0] @ embeddings["documents"][row]), abs=1e-6)
+    assert score == pytest.approx(float(query @ embeddings["documents"][row]), abs=1e-6)
 
 
 def test_results_do_not_depend_on_batch_or_block_size(tiny_encoder, collection):
