@@ -161,6 +161,20 @@ def test_state_digest_sees_weights_dtype_and_quantisation(tiny_encoder):
     assert state_sha256(quantized) not in (first, state_sha256(changed))
 
 
+def test_state_hash_reads_tensor_subclasses_by_their_inner_tensors():
+    """torchao's int8 weights are tensor subclasses (``__tensor_flatten__``): hashed by their int8
+    data and scales, so a compressed model gets a key, and different weights different keys."""
+    pytest.importorskip("torchao", reason="torchao is optional (ir-harness-compress[torchao])")
+    from harness_compress import Int8Dynamic
+
+    digests = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        modules, _ = Int8Dynamic(backend="torchao").compress({"m": torch.nn.Linear(16, 8)}, Context())
+        digests.append(state_sha256(modules["m"]))
+    assert digests[0] == digests[1] != digests[2]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
 def test_dense_on_cuda_matches_cpu(tiny_encoder, collection):
     runs = {}
