@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from fakes import registry_with
 from runfolders import cell, values, write_run
+from test_leaderboard import SUITE as LEADERBOARD_SUITE
 from test_report import noisy_history
 
 from harness.leaderboard import write_leaderboard
@@ -26,36 +27,8 @@ from harness.report import write_report
 from harness.runner import run_suite
 from harness.suite import load_suite
 
-SUITE = """
-name = "html"
-k = 5
-metrics = ["nDCG@3", "AP"]
-
-[[datasets]]
-name = "b"
-source = "beir:{beir}"
-
-[[datasets]]
-name = "a"
-source = "beir:{beir}"
-
-[[pipelines]]
-name = "overlap"
-retriever = {plugin = "overlap"}
-
-[[pipelines]]
-name = "reranked"
-retriever = {plugin = "overlap"}
-ranker = {plugin = "reverse", depth = 2}
-
-[[pipelines]]
-name = "bad"
-retriever = {plugin = "failing"}
-
-[[pipelines]]
-name = "bm25"
-retriever = {plugin = "bm25"}
-
+# The leaderboard tests' suite (two datasets, a failing pipeline), with statistics and cost.
+SUITE = LEADERBOARD_SUITE.replace('name = "lb"', 'name = "html"') + """
 [stats]
 baseline = "bm25"
 bootstrap_samples = 500
