@@ -7,7 +7,9 @@ Two contracts, both looked up through ``Metric.requires`` (docs/plugins.md, "Met
   run came from the run cache made no stage ready, so when a metric needs an artifact the cell
   lacks, ``ready_stages`` makes the pipeline's stages ready (from their own caches where they
   have them: for a dense retriever that is loading the cached corpus vectors), recorded as phase
-  ``artifacts``. A metric's value thus never depends on whether the run was cached. An artifact
+  ``artifacts``; a stage whose class declares what it publishes (``Component.publishes``) and
+  names none of the missing artifacts is left alone (a cached BM25 cell is not re-indexed for
+  ``embeddings``). A metric's value thus never depends on whether the run was cached. An artifact
   no stage publishes stays missing: the metric is reported unavailable ("needs embeddings").
 * **``pipeline``**: ``ctx.artifacts["pipeline"]`` is a callable ``rerun(collection, name="rerun")
   -> Run`` that runs the cell's pipeline (retriever, then ranker) on another collection (a
@@ -40,11 +42,21 @@ def ready_stages(stages: StageExecutor, cell: Cell, collection: Collection, ctx:
     missing = sorted(needed - set(ctx.artifacts))
     if not missing:
         return
+    pipeline = cell.pipeline
+    readied = [spec for spec in filter(None, (pipeline.retriever, pipeline.ranker)) if _may_publish(spec, missing)]
+    if not readied:
+        return
     with phases.measure("artifacts", needs=missing) as record:
-        stages.retriever(cell.pipeline.retriever, collection, ctx, phases)
-        if cell.pipeline.ranker:
-            stages.ranker(cell.pipeline.ranker, collection, ctx, phases)
+        for spec in readied:
+            (stages.retriever if spec.kind == "retriever" else stages.ranker)(spec, collection, ctx, phases)
         record["published"] = [name for name in missing if name in ctx.artifacts]
+
+
+def _may_publish(spec, missing: list[str]) -> bool:
+    """Whether making ``spec``'s component ready could publish one of ``missing``: when its class
+    declares what it publishes (``Component.publishes``), only if that names one of them."""
+    declared = spec.cls.publishes
+    return declared is None or bool(set(declared) & set(missing))
 
 
 def pipeline_rerun(stages: StageExecutor, cell: Cell, k: int, ctx: Context, phases: Phases) -> Callable[..., Run]:

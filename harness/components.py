@@ -37,6 +37,11 @@ class Component:
     params: ClassVar[dict[str, Param]] = {}
     # Devices the component can run on; cells on other devices are skipped with a note.
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    # Artifacts the component puts into ``ctx.artifacts`` when it is made ready (``index``,
+    # ``load``, ``prepare``; docs/plugins.md, "Artifacts"). None: not declared, so a cell whose
+    # run came from the cache makes it ready whenever a metric needs an artifact the cell lacks;
+    # () declares it publishes nothing, and it is left alone.
+    publishes: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **params: Any):
         self.config = resolve_params(self.params, params)

@@ -120,6 +120,24 @@ def test_a_cached_run_gets_its_stages_made_ready_for_the_missing_artifacts(write
     assert ctx.artifacts == published  # the same by-products as the cell that computed the run
 
 
+@pytest.mark.parametrize("declared, readied", [(None, True), (("words",), True), ((), False), (("other",), False)])
+def test_a_stage_is_made_ready_only_if_it_may_publish_what_is_missing(write_suite, tmp_path, monkeypatch, declared,
+                                                                      readied):
+    """``Component.publishes``: undeclared (None), a stage is made ready to find out; declared, only
+    when it names a missing artifact."""
+    monkeypatch.setattr(Publisher, "publishes", declared)
+    first, phases = Setting(write_suite, tmp_path), Phases()
+    first.run("publisher", first.context(phases), phases)  # fills the run cache
+    later = Setting(write_suite, tmp_path)  # the run comes from the cache: nothing made ready yet
+    phases = Phases()
+    ctx = later.context(phases)
+    later.run("publisher", ctx, phases)
+    indexed = Publisher.indexed
+    later.ready("publisher", ctx, phases, {"words"})
+    assert ("artifacts" in phases.records) is readied and (Publisher.indexed > indexed) is readied
+    assert ("words" in ctx.artifacts) is readied
+
+
 def test_an_artifact_no_stage_publishes_stays_missing(write_suite, tmp_path):
     setting = Setting(write_suite, tmp_path)
     phases = Phases()

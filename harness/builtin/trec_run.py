@@ -21,6 +21,7 @@ class TrecRunRetriever(Retriever):
     """Replays a TREC run file as the first stage."""
 
     name = "trec-run"
+    publishes = ()
     params = {
         "path": Param(str, help="TREC run file; relative paths start at the suite file's folder"),
     }

@@ -48,6 +48,8 @@ class Fusion(Retriever):
     """Base of the fusion retrievers: runs the nested retrievers and sums what ``contributions``
     gives for each of their rankings."""
 
+    publishes = ()  # what nested retrievers publish stays theirs (docs/plugins.md, "Artifacts")
+
     params = {
         "retrievers": Retrievers("retriever", help="the retrievers to fuse (tables like a pipeline's retriever)",
                                  many=True),

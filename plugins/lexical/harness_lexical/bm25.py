@@ -93,6 +93,7 @@ class BM25(Retriever):
     """
 
     name = "bm25"
+    publishes = ()  # no by-products for metrics
     params = {
         "k1": Param(float, 0.9, "term-frequency saturation", min=0),
         "b": Param(float, 0.4, "document-length normalisation (0 = none, 1 = full)", min=0, max=1),

@@ -27,6 +27,7 @@ class Dense(EncoderComponent, Retriever):
     """Dense retrieval: a transformers encoder (mean or CLS pooling), exact blocked top-k search."""
 
     name = "dense"
+    publishes = ("embeddings",)  # the corpus vectors, at index time (_publish)
     devices = ("cpu", "cuda")
     params = {
         **ENCODER_PARAMS,

@@ -29,6 +29,7 @@ class CrossEncoder(ModelComponent, Ranker):
     """Cross-encoder reranking: a sequence-classification model scores each (query, document) pair."""
 
     name = "cross-encoder"
+    publishes = ()
     head = "classifier"
     devices = ("cpu", "cuda")
     params = {
@@ -86,6 +87,7 @@ class BiEncoder(EncoderComponent, Ranker):
     """Bi-encoder reranking: cosine of query and document vectors, sharing the dense retriever's cache."""
 
     name = "bi-encoder"
+    publishes = ()
     devices = ("cpu", "cuda")
     params = ENCODER_PARAMS
 
