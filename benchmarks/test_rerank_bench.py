@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
 import random
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from benchdata import CRANFIELD
 
 torch = pytest.importorskip("torch")
 from harness_transformers import CrossEncoder  # noqa: E402
@@ -29,8 +29,7 @@ from harness.components import Context  # noqa: E402
 from harness.ranking import Run  # noqa: E402
 
 QUERIES, DEPTH, BATCH = 10, 100, 32
-CRANFIELD = Path(os.environ.get("HARNESS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / (
-    "datasets/cranfield")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 GROUP = pytest.mark.benchmark(
     timer=time.process_time, group=f"cross-encoder {QUERIES}x{DEPTH} pairs, tiny BERT, batch {BATCH}"
 )
@@ -93,13 +92,3 @@ def test_sentence_transformers_predict(benchmark, model, data):
     scores = benchmark.pedantic(peer.predict, args=(pairs,), kwargs={"batch_size": BATCH}, rounds=3,
                                 warmup_rounds=1)
     assert len(scores) == len(pairs)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Both sides on one intra-op thread, timed in CPU seconds: on a shared 2-core machine, other
-    processes would otherwise decide the ratio (a descheduled OpenMP thread stalls the other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

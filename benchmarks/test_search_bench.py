@@ -23,6 +23,7 @@ from harness_transformers.search import blocked_topk  # noqa: E402
 
 QUERIES, DOCS, DIM, K = 1_000, 100_000, 384, 100
 BLOCK = Dense.params["block_size"].default
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 GROUP = pytest.mark.benchmark(
     timer=time.process_time, group=f"exact top-{K}: {QUERIES:,} queries x {DOCS:,} documents ({DIM}-d)"
 )
@@ -104,13 +105,3 @@ def test_same_results_and_lower_peak_memory(vectors):
     blocked_peak, full_peak = peak_growth(docs, block), peak_growth(docs)
     assert full_peak >= 4 * len(queries) * len(docs)  # the score matrix, as float32
     assert blocked_peak < full_peak / 2
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Both sides on one intra-op thread, timed in CPU seconds: on a shared 2-core machine, other
-    processes would otherwise decide the ratio (a descheduled OpenMP thread stalls the other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
