@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cellresult import CellResult
 from .components import Progress
-from .results import MANIFEST, load_run, run_dirs
+from .errors import NotFoundError, ResultsError, UsageError, reading
+from .results import MANIFEST, RUN_SCHEMA, load_run, run_dirs
 from .runner import RunOutcome, run_suite
 from .suite import Suite, load_suite, validate
 
@@ -20,7 +22,7 @@ def run(suite: Suite | str | Path, *, overrides=(), progress: Progress | None = 
     if not isinstance(suite, Suite):
         suite = load_suite(suite, overrides, options.get("registry"))
     elif overrides:  # a Suite is already validated: overrides would be silently lost
-        raise ValueError("overrides apply to a suite file: pass them to load_suite(path, overrides)")
+        raise UsageError("overrides apply to a suite file: pass them to load_suite(path, overrides)")
     return run_suite(suite, progress=progress, **options)
 
 
@@ -30,12 +32,13 @@ class Results:
 
     ``cells``: one row per cell (dataset, pipeline, device, status, each metric, phase seconds);
     ``per_query``: long form (dataset, pipeline, device, metric, query, value);
-    ``manifest`` and ``raw`` (the cell result dicts) for everything else.
+    ``manifest`` (``run.json``) and ``raw`` (the cells' ``CellResult``, checked as read; see
+    harness/cellresult.py) for everything else.
     """
 
     run_dir: Path
     manifest: dict
-    raw: list[dict]
+    raw: list[CellResult]
 
     @property
     def cells(self):
@@ -43,12 +46,12 @@ class Results:
 
         rows = []
         for cell in self.raw:
-            info = cell["cell"]
-            row = {"dataset": info["dataset"], "pipeline": info["pipeline"], "device": info["device"],
-                   "status": cell["status"], "error": (cell.get("error") or {}).get("message")}
-            row.update(cell.get("metrics", {}))
-            for phase, record in cell.get("phases", {}).items():
-                row[f"{phase}_seconds"] = record.get("seconds")
+            info = cell.cell
+            row = {"dataset": info.dataset, "pipeline": info.pipeline, "device": info.device,
+                   "status": cell.status, "error": cell.error.message if cell.error else None}
+            row.update(cell.metrics)
+            for phase, record in cell.phases.items():
+                row[f"{phase}_seconds"] = record.seconds
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -57,9 +60,9 @@ class Results:
         import pandas as pd
 
         rows = [
-            (c["cell"]["dataset"], c["cell"]["pipeline"], c["cell"]["device"], metric, qid, value)
+            (c.cell.dataset, c.cell.pipeline, c.cell.device, metric, qid, value)
             for c in self.raw
-            for metric, values in (c.get("per_query") or {}).items()
+            for metric, values in c.per_query.items()
             for qid, value in values.items()
         ]
         return pd.DataFrame(rows, columns=["dataset", "pipeline", "device", "metric", "query", "value"])
@@ -71,9 +74,12 @@ def load_results(path: str | Path) -> Results:
     if not (path / MANIFEST).is_file():
         runs = run_dirs(path)
         if not runs:
-            raise FileNotFoundError(f"{path} holds no harness run (no {MANIFEST} in it or its subfolders)")
+            raise NotFoundError(f"{path} holds no harness run (no {MANIFEST} in it or its subfolders)")
         path = runs[-1]
-    manifest, cells = load_run(path)
+    with reading(path / MANIFEST):  # a damaged manifest: ResultsError naming it, not a traceback
+        manifest, cells = load_run(path)
+    if manifest.get("schema") != RUN_SCHEMA:
+        raise ResultsError(f"{path / MANIFEST}: schema: expected {RUN_SCHEMA!r}, got {manifest.get('schema')!r}")
     return Results(path, manifest, cells)
 
 

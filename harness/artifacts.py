@@ -75,6 +75,7 @@ def pipeline_rerun(stages: StageExecutor, cell: Cell, k: int, ctx: Context, phas
         own = Context(device=ctx.device, base_dir=ctx.base_dir, seed=ctx.seed, progress=ctx.progress,
                       collection=collection, cache=ctx.cache)
         own.retrieve = fresh.nested(collection, own, phases, prefix=prefix)
+        own.scorer = fresh.scorers(collection, own, phases, prefix=prefix)  # its counts stay in own.costs
         pipeline = cell.pipeline
         run, run_key = fresh.retrieve(pipeline.retriever, collection, collection.queries, k, own, phases, prefix)
         if pipeline.ranker:

@@ -21,10 +21,21 @@ from typing import Any
 COMPLETE = "complete.json"
 
 
-def cache_key(*parts: Any, default=str) -> str:
-    """A stable hash of JSON-serialisable parts (``default`` turns other objects into JSON)."""
-    text = json.dumps(parts, sort_keys=True, default=default, ensure_ascii=False)
+def cache_key(*parts: Any) -> str:
+    """The one cache-key function: a stable hash of ``parts``.
+
+    Parts are JSON data; an object with a ``config()`` method (a suite's stage spec) stands for
+    its configuration, anything else for its ``str()``. Every key of the artifact cache and every
+    cell key is made here, so two places can never key the same artifact differently.
+    """
+    text = json.dumps(parts, sort_keys=True, default=canonical, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def canonical(obj: Any) -> Any:
+    """JSON for what is not plain data: a suite's stage spec stands for its ``config()``."""
+    config = getattr(obj, "config", None)
+    return config() if callable(config) else str(obj)
 
 
 class ArtifactCache:

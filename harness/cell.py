@@ -5,6 +5,8 @@ ready (``load_model``, ``index``, ``prepare``) and the query path is timed (phas
 live components, never served from a cache; then the quality run, which may come from the
 artifact cache (``retrieve``, ``rerank``); the artifacts the metrics need (artifacts.py: phase
 ``artifacts`` when a cached run left some missing, and the ``pipeline`` rerun); and ``evaluate``.
+The cost counters the stages report (``ctx.costs``, costs.py) are summarised into ``costs``; the
+latency loops count into a context of their own, and nothing they do reaches the cell's counters.
 The result is written atomically, by this process whether it is the run's own or an isolated worker.
 """
 
@@ -16,17 +18,19 @@ import time
 import traceback
 from pathlib import Path
 
-from . import artifacts, provenance
+from . import artifacts, banks, provenance
 from .cache import ArtifactCache
+from .cellresult import CellError, CellId, CellResult, Config, Execution, Figure, Hardware, Latency, Memory, Phase
 from .collection import Collection
 from .components import Context, Progress
+from .costs import Costs
 from .datasets import DatasetError, load_dataset
 from .measure import hardware, latency
 from .measure.figures import figure
 from .measure.isolation import apply_threads
 from .measure.meter import Meter
 from .plugins import Registry
-from .results import CELL_SCHEMA, cell_path, run_file_path, write_atomic, write_json
+from .results import cell_path, run_file_path, write_atomic, write_cell
 from .stages import StageExecutor
 from .suite import Cell, Suite
 from .timing import Listener, Phases
@@ -37,6 +41,7 @@ AVERAGING = (
     "scores 0 (trec_eval -c); queries without judgments are not evaluated"
 )
 PEAK_METHOD = "the largest rss_peak among the cell's phases (each phase's method says how it was taken)"
+MADE = "the cell result being made"  # names the source of a part that fails its check (a bug, not a file)
 
 
 def now() -> str:
@@ -53,31 +58,32 @@ class CellRunner:
         self.progress = progress
         self.environment = environment
         self.listener = listener
-        self.stages = StageExecutor(registry, cache, suite.measure.get("index_threads"))
+        self.stages = StageExecutor(registry, cache, suite.measure.index_threads)
         self._dataset: str | None = None
         self._collection: Collection | DatasetError | None = None
 
-    def run(self, cell: Cell, key: str, run_dir: Path, execution: dict) -> dict:
+    def run(self, cell: Cell, key: str, run_dir: Path, execution: dict) -> CellResult:
         """Run ``cell`` and write its result; ``execution`` says how (isolation, concurrency)."""
         measure = self.suite.measure
         result = self.skeleton(cell, key)
-        result["execution"] = {**execution, "pid": os.getpid(),
-                               "load_average": {"start": _load_average(measure["threads"])}}
+        result.execution = Execution.parse({**execution, "pid": os.getpid(),
+                                            "load_average": {"start": _load_average(measure.threads)}},
+                                           MADE, "execution")
         started = time.perf_counter()
         phases = Phases(listener=self.listener)
         step, meter = "start", None
         try:
-            apply_threads(measure["threads"])
-            meter = phases.meter = Meter.open(cell.device, measure_memory=measure["memory"],
-                                              threads=measure["threads"])
-            result["device"] = meter.device.describe()
+            apply_threads(measure.threads)
+            meter = phases.meter = Meter.open(cell.device, measure_memory=measure.memory,
+                                              threads=measure.threads)
+            result.device = meter.device.describe()
             step = "load_dataset"
             collection = self._load(cell, phases)
-            result["dataset"] = collection.describe()
+            result.dataset = collection.describe()
             ctx = self._context(cell, collection, phases)
-            if measure["latency"]:
+            if measure.latency:
                 step = "latency"
-                result["latency"] = self._latency(cell, collection, ctx, phases)
+                result.latency = Latency.parse(self._latency(cell, collection, ctx, phases), MADE, "latency")
             step = "retrieve"
             run, run_key = self.stages.retrieve(cell.pipeline.retriever, collection, collection.queries,
                                                 self.suite.k, ctx, phases)
@@ -85,9 +91,11 @@ class CellRunner:
                 step = "rerank"
                 run = self.stages.rerank(cell.pipeline.ranker, collection, collection.queries, run, run_key,
                                          ctx, phases)
+            # what the stages counted (costs.py): computed now, or recorded with a run served instead
+            result.costs = ctx.costs.summary(collection.queries, per_query=self.suite.output.per_query)
             for stage in filter(None, (cell.pipeline.retriever, cell.pipeline.ranker)):
                 if id(stage) in self.stages.identities:
-                    result["components"][stage.kind]["identity"] = self.stages.identities[id(stage)]["identity"]
+                    result.components[stage.kind]["identity"] = self.stages.identities[id(stage)]["identity"]
             step = "artifacts"
             ctx.artifacts[artifacts.PIPELINE] = artifacts.pipeline_rerun(self.stages, cell, self.suite.k, ctx, phases)
             artifacts.ready_stages(self.stages, cell, collection, ctx, phases,
@@ -96,32 +104,32 @@ class CellRunner:
             with phases.measure("evaluate"):
                 self._evaluate(result, collection, run, ctx)
             step = "write"
-            if self.suite.output["run_files"]:
+            if self.suite.output.run_files:
                 path = run_file_path(run_dir, cell.slug)
                 write_atomic(path, format_run(run, cell.pipeline.name))
-                result["run_file"] = str(path.relative_to(run_dir))
-            result["status"] = "ok"
+                result.run_file = str(path.relative_to(run_dir))
+            result.status = "ok"
         except Exception as exc:  # a failing cell is recorded; the suite goes on
-            result["error"] = {
-                "phase": phases.failed or step, "type": type(exc).__name__, "message": str(exc),
-                "traceback": traceback.format_exc(),
-            }
+            result.error = CellError(phase=phases.failed or step, type=type(exc).__name__, message=str(exc),
+                                     traceback=traceback.format_exc())
         finally:
             if meter:
                 meter.close()
-        result["phases"] = phases.records
-        if measure["memory"]:
-            result["memory"] = _memory(phases.records, meter)
-        result["hardware"] = hardware.fingerprint(meter.device.name if meter else cell.device)
-        result["execution"]["threads"] = provenance.threads()
-        result["execution"]["load_average"]["end"] = _load_average(measure["threads"])
-        result["seconds"] = round(time.perf_counter() - started, 6)
-        result["finished"] = now()
-        result["libraries_loaded"] = provenance.loaded_libraries()
-        write_json(cell_path(run_dir, cell.slug), result)
+        result.phases = phase_records(phases.records)
+        if measure.memory:
+            result.memory = Memory.parse(_memory(phases.records, meter), MADE, "memory")
+        result.hardware = Hardware.parse(hardware.fingerprint(meter.device.name if meter else cell.device), MADE,
+                                         "hardware")
+        result.execution.threads = provenance.threads()
+        end = _load_average(measure.threads)
+        result.execution.load_average.end = None if end is None else Figure.parse(end, MADE, "load_average.end")
+        result.seconds = round(time.perf_counter() - started, 6)
+        result.finished = now()
+        result.libraries_loaded = provenance.loaded_libraries()
+        write_cell(cell_path(run_dir, cell.slug), result)
         return result
 
-    def skeleton(self, cell: Cell, key: str) -> dict:
+    def skeleton(self, cell: Cell, key: str) -> CellResult:
         """A result before anything ran: what the cell is and how it is configured."""
         dataset = cell.dataset
         components = {}
@@ -129,27 +137,25 @@ class CellRunner:
             info = self.registry.find(stage.kind, stage.plugin)
             components[stage.kind] = {"plugin": stage.plugin, "distribution": info.distribution,
                                       "version": info.version}
-        return {
-            "schema": CELL_SCHEMA,
-            "cell": {"id": cell.id, "key": key, "slug": cell.slug, "dataset": dataset.name,
-                     "pipeline": cell.pipeline.name, "base": cell.pipeline.base or cell.pipeline.name,
-                     "sweep": cell.pipeline.sweep, "device": cell.device},
-            "status": "failed",
-            "error": None,
-            "config": {
-                "k": self.suite.k, "seed": self.suite.seed, "device": cell.device,
-                "threads": self.suite.measure["threads"],
-                "measure": {k: v for k, v in self.suite.measure.items() if k != "devices"},
-                "dataset": {"provider": dataset.provider, "params": dataset.params, "fields": dataset.fields,
-                            "queries": dataset.queries,
-                            "grades": {str(k): v for k, v in (dataset.grades or {}).items()} or None},
-                "pipeline": cell.pipeline.config(),
-                "metrics": [m.label for m in self.suite.metrics],
-            },
-            "components": components,
-            "started": now(),
-            "environment": self.environment,
-        }
+        return CellResult(
+            cell=CellId(id=cell.id, key=key, slug=cell.slug, dataset=dataset.name, pipeline=cell.pipeline.name,
+                        base=cell.pipeline.base or cell.pipeline.name, sweep=cell.pipeline.sweep, device=cell.device),
+            status="failed",
+            error=None,
+            config=Config(
+                k=self.suite.k, seed=self.suite.seed, device=cell.device,
+                threads=self.suite.measure.threads,
+                measure=self.suite.measure.cell_config(),
+                dataset={"provider": dataset.provider, "params": dataset.params, "fields": dataset.fields,
+                         "queries": dataset.queries,
+                         "grades": {str(k): v for k, v in (dataset.grades or {}).items()} or None},
+                pipeline=cell.pipeline.config(),
+                metrics=[m.label for m in self.suite.metrics],
+            ),
+            components=components,
+            started=now(),
+            environment=self.environment,
+        )
 
     def _load(self, cell: Cell, phases: Phases) -> Collection:
         """The cell's collection, loaded once per dataset (a load error fails its every cell)."""
@@ -169,8 +175,10 @@ class CellRunner:
 
     def _context(self, cell: Cell, collection: Collection, phases: Phases) -> Context:
         ctx = Context(device=cell.device, base_dir=self.suite.base_dir, seed=self.suite.seed,
-                      progress=self.progress, collection=collection, cache=self.stages.cache)
+                      progress=self.progress, collection=collection, cache=self.stages.cache, k=self.suite.k,
+                      banks=banks.maker(collection, cell.dataset, self.registry, self.suite.base_dir))
         ctx.retrieve = self.stages.nested(collection, ctx, phases)  # rank fusion: nested runs share the caches
+        ctx.scorer = self.stages.scorers(collection, ctx, phases)  # nested rankers, counted into ctx.costs
         return ctx
 
     def _latency(self, cell: Cell, collection: Collection, ctx: Context, phases: Phases) -> dict:
@@ -178,36 +186,44 @@ class CellRunner:
         pipeline, measure = cell.pipeline, self.suite.measure
         retriever = self.stages.retriever(pipeline.retriever, collection, ctx, phases)
         ranker = self.stages.ranker(pipeline.ranker, collection, ctx, phases) if pipeline.ranker else None
-        queries = latency.sample_queries(collection.queries, measure["latency_queries"], self.suite.seed)
+        queries = latency.sample_queries(collection.queries, measure.latency_queries, self.suite.seed)
         # The timed calls get a context of their own: nested retrievers answer every call
         # themselves; progress bars, notes and artifacts of thousands of calls are neither shown
-        # nor kept (nor timed), and none of them becomes the cell's.
-        timed = dataclasses.replace(ctx, progress=Progress(), artifacts={}, phase={})
+        # nor kept (nor timed), and none of them becomes the cell's: nor do their cost counters.
+        timed = dataclasses.replace(ctx, progress=Progress(), artifacts={}, phase={}, costs=Costs())
         timed.retrieve = self.stages.nested(collection, timed, phases, live=True)
+        timed.scorer = self.stages.scorers(collection, timed, phases, live=True)
+        for stage in filter(None, (pipeline.retriever, pipeline.ranker)):  # nested rankers: ready, not timed
+            self.stages.ready_scorers(stage, timed)
         call = latency.query_path(retriever, ranker, pipeline.ranker.depth if ranker else None, self.suite.k,
                                   timed, phases.meter.now)
-        modes = [mode for mode in latency.MODES if mode in measure["latency"]]
+        modes = [mode for mode in latency.MODES if mode in measure.latency]
         self.progress.log(f"  {cell.id}: timing {' and '.join(modes)} on {len(queries)} queries")
-        with phases.measure("latency", queries=len(queries), modes=modes):
+        with phases.measure("latency", queries=len(queries), modes=modes), ctx.costs.paused():
             figures = latency.measure(call, queries, modes, latency.Settings.of(measure, self.suite.seed),
                                       phases.meter.figure)
         return {"modes": modes, **figures}
 
-    def _evaluate(self, result: dict, collection: Collection, run, ctx: Context) -> None:
+    def _evaluate(self, result: CellResult, collection: Collection, run, ctx: Context) -> None:
         from .metrics import evaluate
 
         values = evaluate(self.suite.metrics, collection.qrels, run, ctx, complete=True)
-        result["metrics"] = {label: v.aggregate for label, v in values.items()}
-        if self.suite.output["per_query"]:
-            result["per_query"] = {label: v.per_query for label, v in values.items() if v.per_query is not None}
+        result.metrics = {label: v.aggregate for label, v in values.items()}
+        if self.suite.output.per_query:
+            result.per_query = {label: v.per_query for label, v in values.items() if v.per_query is not None}
         first = next(iter(values.values()), None)
-        result["evaluation"] = {
+        result.evaluation = {
             "tool": f"pytrec_eval {provenance.version_of('pytrec-eval-terrier')} (trec_eval measures)",
             "averaging": AVERAGING,
             "judged_queries": len(collection.qrels),
             "queries_without_results": first.details.get("queries_without_results") if first else None,
             "details": {label: v.details for label, v in values.items()},
         }
+
+
+def phase_records(records: dict[str, dict]) -> dict[str, Phase]:
+    """Phase records (timing.py) as the result holds them."""
+    return {name: Phase.parse(record, MADE, f"phases.{name}") for name, record in records.items()}
 
 
 def _memory(records: dict, meter: Meter | None) -> dict:

@@ -1,15 +1,28 @@
 """The ``harness`` command line.
 
-Exit status: 0 success; 1 some cells failed (or a plugin is broken, for ``plugins``; or the
-latest run regressed, for ``report``); 2 bad
-input (suite, files, options), reported without a traceback; 130 interrupted (rerun resumes).
-Modules are imported inside the commands, so ``--help`` and ``plugins`` stay instant.
+Exit status:
+
+- 0: success.
+- 1: the command worked and has bad news: some cells failed (``run``), a plugin is broken or two
+  conflict (``plugins``), the latest run regressed (``report``).
+- 2: bad input (suite, files, options, results folders, plugins): every ``HarnessError``
+  (harness/errors.py), printed as ``error: <message>`` (a suite: every problem, with file:line)
+  without a traceback; argparse's usage errors too.
+- 70: a bug (``EX_SOFTWARE``): any other exception, in the harness or in a plugin; its traceback is
+  printed, then a line saying it is a bug to report.
+- 130: interrupted (Ctrl-C); a rerun of ``harness run`` resumes.
+- 141: stdout was closed early (``harness plugins | head -1``): the command stops quietly, with the
+  status a process killed by SIGPIPE gets in a shell (128 + 13), so ``set -o pipefail`` notices.
+
+``main`` is the one place that catches errors: the commands raise, they do not print errors. Modules
+are imported inside the commands, so ``--help`` and ``plugins`` stay instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -25,11 +38,96 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from .errors import HarnessError  # standard library only
+
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit as "Exception ignored"
+        return status
+    except HarnessError as exc:
+        _flush_quietly()
+        _say(exc.format())
+        return 2
     except KeyboardInterrupt:
-        print("interrupted: results written so far are kept; run again to resume", file=sys.stderr)
+        _say("interrupted: results written so far are kept; run again to resume")
         return 130
+    except BrokenPipeError:
+        if not _stdout_gone():
+            return _bug()  # some other pipe (a worker's, a socket): not the reader going away
+        _silence_stdout()
+        return 141
+    except Exception:
+        return _bug()
+
+
+BUG = ("harness: internal error (a bug in harness or in a plugin, not in your input); "
+       "please report it with the traceback above")
+
+
+def _bug() -> int:
+    import traceback
+
+    _flush_quietly()
+    _say(traceback.format_exc() + BUG)
+    return 70
+
+
+def _say(text: str) -> None:
+    """``text`` on stderr; nothing when stderr is a closed pipe too (``2>&1 | head``)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def _flush_quietly() -> None:
+    """Flush stdout before writing to stderr, so that the two come out in order."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except (OSError, ValueError):
+        pass
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (poll reports POLLERR on it)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor
+        return False
+    try:
+        import select
+
+        poller = select.poll()
+    except (ImportError, AttributeError):  # no poll() (Windows): take the pipe to be stdout
+        return True
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit has nowhere to fail
+    (the recipe in the ``signal`` module's documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+MAX_PRECISION = 17  # a double's significant digits: more decimals would print noise
+
+
+def _precision(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of decimals, got {text!r}") from None
+    if not 0 <= value <= MAX_PRECISION:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_PRECISION} decimals, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import scaffold  # standard library only: keeps --help instant
+    from .report import commands  # standard library only: keeps --help instant
 
     p = sub.add_parser("run", help="run a suite: results, TREC runs and a leaderboard")
     p.add_argument("suite", help="suite file (TOML)")
@@ -80,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", dest="per_query", action="store_true", help="also print per-query values")
     p.add_argument("-c", dest="complete", action="store_true",
                    help="average over every query in the qrels; missing ones score 0 (trec_eval -c)")
-    p.add_argument("--precision", type=int, default=4, help="decimals printed (default 4, as trec_eval)")
+    p.add_argument("--precision", type=_precision, default=4,
+                   help=f"decimals printed, 0 to {MAX_PRECISION} (default 4, as trec_eval)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("leaderboard", help="re-render the leaderboard of a results folder")
@@ -89,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="PIPELINE", help="compare with this pipeline instead of [stats] baseline")
     p.add_argument("--intervals", choices=("primary", "all"),
                    help="bootstrap intervals for the primary metric or all metrics (default: [stats] intervals)")
-    p.add_argument("--margin", type=float, metavar="DELTA",
+    p.add_argument("--margin", type=commands.nonnegative, metavar="DELTA",
                    help="non-inferiority margin of compressed pipelines against their parents "
                    "(default: [stats] margin)")
     p.add_argument("--margin-metric", metavar="METRIC",
@@ -97,40 +198,18 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_leaderboard)
     p.add_argument("--format", action="append", choices=("md", "csv", "json", "html"), dest="formats",
                    help="write this format (repeatable; default: the run's output.leaderboard)")
-    from .report import commands  # standard library only: keeps --help instant
-
     commands.add_parsers(sub)
-    from . import scaffold  # standard library only: keeps --help instant
-
     scaffold.add_parser(sub)
     return parser
 
 
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
-def _load_suite(args):
-    from .suite import load_suite
-    from .suite.text import SuiteError
-
-    try:
-        return load_suite(args.suite, args.overrides), None
-    except SuiteError as exc:
-        print(f"{exc.filename}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem.format(exc.filename)}", file=sys.stderr)
-        return None, 2
-
-
 def cmd_validate(args) -> int:
-    suite, status = _load_suite(args)
-    if suite is None:
-        return status
+    from .suite import load_suite
+
+    suite = load_suite(args.suite, args.overrides)  # SuiteError: every problem, exit 2
     cells = suite.cells()
     print(f"{args.suite}: valid — {len(suite.datasets)} dataset(s) × {len(suite.pipelines)} pipeline(s) "
-          f"× {len(suite.measure['devices'])} device(s) = {len(cells)} cell(s)")
+          f"× {len(suite.measure.devices)} device(s) = {len(cells)} cell(s)")
     for cell in cells:
         print(f"  {cell.id}")
     for cell in suite.unsupported():
@@ -151,26 +230,20 @@ def _execution_overrides(args) -> list[str]:
 
 
 def cmd_run(args) -> int:
-    # A locked results folder or an unreachable cluster exits with status 2, as bad input does.
-    args.overrides = [*args.overrides, *_execution_overrides(args)]
-    suite, status = _load_suite(args)
-    if suite is None:
-        return status
-    from .executors.dask import ExecutorError
+    # A locked results folder (RunLocked) or an unreachable cluster (ExecutorError) is a
+    # HarnessError: exit status 2, as bad input.
     from .progress import make_progress
-    from .results import RunLocked
     from .runner import run_suite
+    from .suite import load_suite
 
+    suite = load_suite(args.suite, [*args.overrides, *_execution_overrides(args)])
     progress = make_progress(args.quiet)
-    try:
-        with progress:
-            outcome = run_suite(
-                suite, pipelines=args.pipeline, datasets=args.dataset, devices=args.device,
-                new=args.new, resume=args.resume, force=args.force, results_dir=args.results,
-                progress=progress, mixed_hardware=args.mixed_hardware,
-            )
-    except (ValueError, FileNotFoundError, RunLocked, ExecutorError) as exc:
-        return _error(str(exc))
+    with progress:
+        outcome = run_suite(
+            suite, pipelines=args.pipeline, datasets=args.dataset, devices=args.device,
+            new=args.new, resume=args.resume, force=args.force, results_dir=args.results,
+            progress=progress, mixed_hardware=args.mixed_hardware,
+        )
     _say_refusal(outcome.results, args.mixed_hardware)
     if not args.quiet:
         md = outcome.run_dir / "leaderboard.md"  # absent when output.leaderboard leaves it out
@@ -218,16 +291,13 @@ def _print_plugins(rows, broken, conflicts) -> None:
 
 
 def cmd_eval(args) -> int:
-    from .metrics import MetricError, parse_metric, trec_eval_report
-    from .trecfiles import TrecFormatError, read_qrels, read_run
+    from .metrics import parse_metric, trec_eval_report
+    from .trecfiles import read_qrels, read_run
 
-    try:
-        metrics = [parse_metric(m) for m in (args.measure or EVAL_DEFAULT)]
-        qrels, run = read_qrels(args.qrels), read_run(args.run)
-        report = trec_eval_report(qrels, run, metrics, per_query=args.per_query,
-                                  complete=args.complete, precision=args.precision)
-    except (MetricError, TrecFormatError) as exc:
-        return _error(str(exc))
+    metrics = [parse_metric(m) for m in (args.measure or EVAL_DEFAULT)]
+    qrels, run = read_qrels(args.qrels), read_run(args.run)
+    report = trec_eval_report(qrels, run, metrics, per_query=args.per_query,
+                              complete=args.complete, precision=args.precision)
     print(report, end="")
     return 0
 
@@ -238,10 +308,7 @@ def cmd_leaderboard(args) -> int:
     from .api import load_results
     from .leaderboard import write_leaderboard
 
-    try:
-        results = load_results(args.run_dir)
-    except FileNotFoundError as exc:
-        return _error(str(exc))
+    results = load_results(args.run_dir)
     _say_refusal(results.raw, args.mixed_hardware)
     written = write_leaderboard(results.run_dir, mixed_hardware=args.mixed_hardware, baseline=args.baseline,
                                 intervals=args.intervals, formats=args.formats, margin=args.margin,

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .costs import Costs
 from .params import Param, resolve_params
 
 if TYPE_CHECKING:
+    from .banks import QueryBank
     from .cache import ArtifactCache
     from .collection import Collection
     from .ranking import Run
+    from .scoring import Scorer
 
 KINDS = ("retriever", "ranker", "compressor", "metric", "dataset")
 
@@ -92,6 +95,12 @@ class Ranker(Component):
 
     The runner passes only the candidates within the pipeline's rerank depth and keeps every
     candidate below that depth, in its original order, under the reranked ones.
+
+    Optional pair scoring (the ``PairScorer`` capability): a ranker that defines
+    ``score_pairs(query: str, texts: Sequence[str], ctx) -> Sequence[float]`` (one finite score per
+    text, in their order) needs no ``rerank`` of its own (the default below scores each query's
+    candidates in one call) and can be nested in other components through ``ctx.scorer``
+    (harness/scoring.py). Calls through the runner are checked and counted into ``ctx.costs``.
     """
 
     kind = "ranker"
@@ -100,7 +109,18 @@ class Ranker(Component):
         """Load models, look up document texts; called once per collection before ``rerank``."""
 
     def rerank(self, queries: Mapping[str, str], candidates: Run, ctx: Context) -> Run:
-        raise NotImplementedError
+        """The default, for rankers that define ``score_pairs``: each query's candidates (texts
+        from ``ctx.collection``) scored in one checked, counted call; a ranker without
+        ``score_pairs`` must define ``rerank`` itself."""
+        from .capabilities import PairScorer, supports
+        from .errors import ComponentError
+
+        if not supports(self, PairScorer):
+            raise ComponentError(f"ranker {self.name!r} defines neither rerank(queries, candidates, ctx) nor "
+                                 "score_pairs(query, texts, ctx)")
+        from .scoring import rerank_by_pairs
+
+        return rerank_by_pairs(self, queries, candidates, ctx)
 
 
 class Compressor(Component):
@@ -183,6 +203,11 @@ class DatasetProvider(Component):
     def load(self, ctx: Context) -> Collection:
         raise NotImplementedError
 
+    def split_params(self, split: str) -> dict | None:
+        """The parameters that load split ``split`` of the same dataset (a query bank's
+        ``split:<name>``, banks.py), or None when the provider has no splits."""
+        return None
+
 
 class Progress:
     """A progress reporter; the runner passes a live one, tests get this silent default."""
@@ -208,7 +233,10 @@ class Context:
     ``base_dir`` resolves relative paths in parameters (the suite file's folder). ``artifacts``
     collects by-products of the stages (a dense retriever's embeddings, say) for metrics that
     need more than (qrels, run). ``retrieve`` runs a nested retriever spec through the runner,
-    with its caching, for components that combine several retrievers. ``cache`` is the artifact
+    with its caching, for components that combine several retrievers; ``scorer`` turns a nested
+    ranker spec into a ready pair scorer (``.score(query, texts, qid=None)``, harness/scoring.py),
+    both None outside a runner. ``costs`` takes per-query cost counters
+    (``ctx.costs.add(qid, flops=...)``, harness/costs.py) for the cell result. ``cache`` is the artifact
     cache, for artifacts a component keys itself (embeddings shared by a retriever and a ranker);
     it verifies every file it serves. ``phase`` is the result record of the phase the component
     is working in: add what the result should show (your own cache hits, batch sizes); a
@@ -223,9 +251,26 @@ class Context:
     artifacts: dict[str, Any] = field(default_factory=dict)
     collection: Collection | None = None
     retrieve: Callable[[dict, Mapping[str, str], int], Run] | None = None
+    scorer: Callable[[Any], Scorer] | None = None
+    costs: Costs = field(default_factory=Costs)
     cache: ArtifactCache | None = None
     phase: dict[str, Any] = field(default_factory=dict)
+    # The suite's retrieval depth k (None outside a runner); and the runner's query-bank maker,
+    # ``banks(source, size, seed) -> QueryBank`` (banks.py): use ``query_bank`` below.
+    k: int | None = None
+    banks: Callable[..., QueryBank] | None = None
 
     def resolve_path(self, value: str | Path) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
+
+    def query_bank(self, source: str, size: int | None = None, seed: int | None = None, *,
+                   record: bool = True) -> QueryBank:
+        """A seeded bank of queries that are never the evaluated ones (harness/banks.py):
+        ``source`` is ``split:<name>``, ``unjudged``, ``pseudo:title``, ``pseudo:first-sentence``
+        or ``folds:<k>``; ``size`` queries drawn with ``seed`` (default: the suite's). Its
+        description goes into the current phase record (``query_banks``) unless ``record`` is
+        false (for ``identity``, which runs outside the component's phases)."""
+        from .banks import from_context
+
+        return from_context(self, source, size, seed, record)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .collection import Collection, Document
 from .components import Context
+from .errors import HarnessError
 from .params import check_params, did_you_mean
 from .trecfiles import grade_problem
 
@@ -32,7 +33,7 @@ DOCUMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Document) if f.name !
 SUBSET_KEYS = ("first", "sample", "seed")
 
 
-class DatasetError(Exception):
+class DatasetError(HarnessError):
     """A dataset that cannot be loaded; the message names the dataset and the reason.
 
     Providers raise it with the reason alone, since only the suite knows its name for the

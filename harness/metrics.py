@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .components import Context, Metric, MetricValue
+from .errors import HarnessError
 from .params import check_params
 from .plugins import PluginError, Registry, get_registry
 from .ranking import Run
@@ -25,7 +26,7 @@ from .ranking import Run
 _NAME = re.compile(r"\s*(?P<family>[^\s()@]+)\s*(?:\((?P<args>.*)\))?\s*(?:@(?P<cutoff>.*))?\s*")
 
 
-class MetricError(ValueError):
+class MetricError(HarnessError, ValueError):
     """A metric name or table that does not parse; the message says what to write instead."""
 
 
@@ -119,16 +120,15 @@ def evaluate(
     ctx = ctx or Context()
     if not isinstance(run, Run):
         run = Run.from_scores(run)
-    scores = run.scores
     # The queries evaluated, each with its documents (shared, not copied). pytrec_eval skips a
     # query without judgments, as trec_eval never sees one; so does everything here.
     if complete:
-        view = Run({q: scores.get(q, {}) for q, judged in qrels.items() if judged})
+        view = run._view(q for q, judged in qrels.items() if judged)
     else:
-        view = Run({q: docs for q, docs in scores.items() if qrels.get(q)})
+        view = run._view(q for q in run if qrels.get(q))
     details = {
         "queries": len(view),
-        "queries_without_results": sum(not docs for docs in view.scores.values()),
+        "queries_without_results": view._sizes().count(0),
         "complete": complete,
     }
     out: dict[str, MetricValue] = {}
@@ -178,8 +178,9 @@ def trec_eval_report(
     lines = []
     if per_query:
         shown = [(label, v.per_query) for label, v in values.items() if v.per_query is not None]
+        retrieved = {q for q, n in zip(run, run._sizes(), strict=True) if n}
         for qid in sorted({q for _, pq in shown for q in pq}):
-            if run.scores.get(qid):
+            if qid in retrieved:
                 lines += [line(label, qid, pq[qid]) for label, pq in shown if qid in pq]
     lines += [line(label, "all", v.aggregate) for label, v in values.items()]
     return "".join(lines)

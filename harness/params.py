@@ -3,11 +3,19 @@
 A component declares what it accepts as ``params = {"k1": Param(float, 0.9, min=0)}``; the suite
 validator checks a user's table against that declaration and reports each problem with its key
 path, so a typo never reaches a plugin's constructor.
+
+A settings dataclass (the suite's ``[measure]``, ``[stats]``, ... tables) declares its keys as
+fields made with ``setting()``; ``params_of`` reads them back as Params, the field's annotation
+giving the type, so the dataclass is the one declaration of each key, type and default.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,3 +155,42 @@ def resolve_params(declared: dict[str, Param], given: dict[str, Any]) -> dict[st
         for key, param in declared.items()
         if key in given or not param.required
     }
+
+
+def setting(default: Any, help: str = "", *, choices: tuple | None = None, min: float | None = None,
+            max: float | None = None) -> Any:
+    """A settings dataclass field declared as a ``Param``: its default, help and constraints.
+
+    The field's annotation gives the rest (``params_of``): ``int | None`` is a nullable int,
+    ``list[str]`` a list of strings (``many``). A list or dict default is copied per instance.
+    """
+    meta = {"param": {"help": help, "choices": choices, "min": min, "max": max}}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def params_of(cls: type) -> dict[str, Param]:
+    """The ``Param`` of each ``setting()`` field of a settings dataclass, in field order."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        if "param" not in f.metadata:
+            continue
+        kind, nullable, many = _annotation(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out[f.name] = Param(kind, default, nullable=nullable, many=many, **f.metadata["param"])
+    return out
+
+
+def _annotation(hint: Any) -> tuple[Any, bool, bool]:
+    """(Param type, nullable, many) of a field annotation: ``int``, ``float | None``, ``list[str]``."""
+    nullable = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        nullable = len(options) < len(typing.get_args(hint))
+        hint = options[0] if len(options) == 1 else tuple(options)
+    many = typing.get_origin(hint) is list and bool(typing.get_args(hint))
+    if many:
+        (hint,) = typing.get_args(hint)
+    return typing.get_origin(hint) or hint, nullable, many  # dict[str, int] is checked as a dict

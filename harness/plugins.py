@@ -22,13 +22,15 @@ import importlib
 import importlib.metadata
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from . import __version__, components, hookspecs
-from .params import did_you_mean
+from .errors import HarnessError
+from .params import check_params, did_you_mean
 
 ENTRY_POINT_GROUP = "harness"
 DISABLE_ENV = "HARNESS_DISABLE_PLUGIN_AUTOLOAD"
@@ -38,6 +40,7 @@ BUILTIN_MODULES = (
     "harness.builtin.datasets",
     "harness.builtin.measures",
     "harness.builtin.trec_run",
+    "harness.builtin.exact",
 )
 HOOKS = {
     "retriever": ("harness_retrievers", components.Retriever),
@@ -71,7 +74,7 @@ class PluginInfo:
         return not self.errors
 
 
-class PluginError(LookupError):
+class PluginError(HarnessError, LookupError):
     """An unknown or ambiguous component name; the message says what to do."""
 
 
@@ -109,6 +112,19 @@ class Registry:
 
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins if not p.ok]
+
+    def build(self, kind: str, table: Mapping[str, Any]):
+        """A component built from a plain table, ``{"plugin": "bm25", "k1": 0.9}``, its
+        parameters checked against the class's ``params`` first (PluginError when they do not
+        pass, naming each problem)."""
+        if not isinstance(table, Mapping) or not isinstance(table.get("plugin"), str):
+            raise PluginError(f"a {kind} table needs a 'plugin' name, got {table!r}")
+        cls = self.get(kind, table["plugin"])
+        params = {key: value for key, value in table.items() if key != "plugin"}
+        problems = check_params(cls.params, params)
+        if problems:
+            raise PluginError(f"{kind} {table['plugin']!r}: " + "; ".join(f"{k}: {why}" for k, why in problems))
+        return cls(**params)
 
 
 def conflict_message(infos: list[ComponentInfo]) -> str:

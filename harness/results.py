@@ -3,7 +3,7 @@
 Layout of a run folder::
 
     run.json              manifest: suite, status (running | finished), cells, provenance
-    cells/<cell>.json     one result per cell (schema ``harness.cell/1``), written atomically
+    cells/<cell>.json     one result per cell (schema ``harness.cell/1``, cellresult.py), written atomically
     runs/<cell>.trec      the cell's final ranking as a TREC run file
     leaderboard.md/.csv   rendered from the cell results
 
@@ -11,6 +11,10 @@ Every file is written to a temporary name and renamed into place, so a killed ru
 file either complete or absent. A run whose manifest still says ``running`` is resumed by the
 next ``harness run`` of the same suite: cells with a result for the same cell key are kept. One
 ``harness run`` per suite folder at a time: ``RunLock`` (``<root>/.locks/<suite>.lock``).
+
+Cell results and manifests are read through ``read_cell`` and ``read_manifest``: a damaged or
+foreign file raises ``ResultsError`` (``<file>: <key>: expected …``); ``write_cell`` refuses to
+write what ``read_cell`` would refuse to read.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-CELL_SCHEMA = "harness.cell/1"
-RUN_SCHEMA = "harness.run/1"
+from .cellresult import CELL_SCHEMA, READABLE_SCHEMAS, RUN_SCHEMA, CellResult, RunManifest, fail, parse_json  # noqa: F401 (re-exported)
+from .errors import HarnessError, NotFoundError, ResultsError, reading
+
 MANIFEST = "run.json"
 
 
@@ -43,12 +48,59 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _to_json(value: Any) -> Any:
+    """A model (a ``CellResult``) inside data given to ``write_json``: its JSON shape."""
+    to_dict = getattr(value, "to_dict", None)
+    if to_dict is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return to_dict()
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False, default=_to_json)
+    write_atomic(path, text + "\n")
 
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _read_document(path: Path) -> Any:
+    """A results file's JSON value; ResultsError naming the file when it is not JSON at all."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path}: (file): expected UTF-8 JSON text, got undecodable bytes ({exc.reason} at "
+                           f"byte {exc.start})") from None
+    return parse_json(str(path), text)
+
+
+def read_cell(path: str | Path, *, cell_id: str | None = None, slug: str | None = None) -> CellResult:
+    """The cell result in ``path``, checked (cellresult.py); ``cell_id`` and ``slug``: the cell the
+    run's manifest says the file holds. ResultsError for a damaged or foreign file;
+    FileNotFoundError when there is none."""
+    path = Path(path)
+    result = CellResult.from_dict(_read_document(path), str(path))
+    if cell_id is not None and result.cell.id != cell_id:
+        raise fail(str(path), "cell.id", f"{cell_id!r} (the cell {MANIFEST} lists under this file)", result.cell.id)
+    if slug is not None and result.cell.slug != slug:
+        raise fail(str(path), "cell.slug", f"{slug!r} (the file's name)", result.cell.slug)
+    return result
+
+
+def write_cell(path: str | Path, result: CellResult) -> None:
+    """Write ``result`` atomically, after checking it as ``read_cell`` will (ResultsError if not)."""
+    data = result.to_dict()
+    CellResult.from_dict(data, str(path))
+    write_json(Path(path), data)
+
+
+def read_manifest(path: str | Path) -> dict:
+    """A run's manifest (``run.json``) as a dict, checked: ResultsError for a damaged or foreign one."""
+    path = Path(path)
+    data = _read_document(path)
+    RunManifest.from_dict(data, str(path))
+    return data
 
 
 def new_run_id(suite_dir: Path) -> str:
@@ -81,11 +133,13 @@ def choose_run_dir(suite_dir: Path, new: bool = False, resume: str | None = None
         path = suite_dir / resume
         if not (path / MANIFEST).is_file():
             known = ", ".join(p.name for p in run_dirs(suite_dir)) or "none"
-            raise FileNotFoundError(f"no run {resume!r} under {suite_dir} (runs: {known})")
+            raise NotFoundError(f"no run {resume!r} under {suite_dir} (runs: {known})")
         return path, True
     runs = run_dirs(suite_dir)
-    if runs and not new and read_json(runs[-1] / MANIFEST).get("status") != "finished":
-        return runs[-1], True
+    if runs and not new:
+        with reading(runs[-1] / MANIFEST):  # damaged: ResultsError naming it (--new starts afresh)
+            if read_manifest(runs[-1] / MANIFEST)["status"] != "finished":
+                return runs[-1], True
     return suite_dir / new_run_id(suite_dir), False
 
 
@@ -97,22 +151,26 @@ def run_file_path(run_dir: Path, slug: str) -> Path:
     return run_dir / "runs" / f"{slug}.trec"
 
 
-def load_cell(run_dir: Path, slug: str) -> dict | None:
-    """A cell's result, or None when absent or unreadable (then it is simply run again)."""
+def load_cell(run_dir: Path, slug: str, cell_id: str | None = None) -> CellResult | None:
+    """A cell's result, or None when absent, unreadable or another cell's (then it is simply run again)."""
     try:
-        data = read_json(cell_path(run_dir, slug))
-    except (OSError, ValueError):
+        return read_cell(cell_path(run_dir, slug), cell_id=cell_id, slug=slug)
+    except (OSError, ResultsError):
         return None
-    return data if isinstance(data, dict) and data.get("schema") == CELL_SCHEMA else None
 
 
-def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """(manifest, cell results in manifest order) of a run folder."""
+def load_run(run_dir: str | Path) -> tuple[dict, list[CellResult]]:
+    """(manifest, cell results in manifest order) of a run folder; cells without a file yet (an
+    unfinished run) are left out. ResultsError for a damaged or foreign manifest or cell file."""
     run_dir = Path(run_dir)
     if not (run_dir / MANIFEST).is_file():
-        raise FileNotFoundError(f"{run_dir} is not a harness run folder (no {MANIFEST})")
-    manifest = read_json(run_dir / MANIFEST)
-    cells = [c for c in (load_cell(run_dir, slug) for slug in manifest.get("cells", {}).values()) if c]
+        raise NotFoundError(f"{run_dir} is not a harness run folder (no {MANIFEST})")
+    manifest = read_manifest(run_dir / MANIFEST)
+    cells = []
+    for cell_id, slug in manifest["cells"].items():
+        path = cell_path(run_dir, slug)
+        if path.is_file():
+            cells.append(read_cell(path, cell_id=cell_id, slug=slug))
     return manifest, cells
 
 
@@ -121,7 +179,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
 LOCKS = ".locks"
 
 
-class RunLocked(RuntimeError):
+class RunLocked(HarnessError, RuntimeError):
     """Another ``harness run`` holds the suite's results folder; the message names it."""
 
 

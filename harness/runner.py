@@ -16,24 +16,26 @@ from pathlib import Path
 from . import __version__, executors, provenance
 from .cache import ArtifactCache, cache_key
 from .cell import CellRunner, now
+from .cellresult import CellResult
 from .components import Progress
+from .errors import UsageError, reading
 from .executors.base import Job, RunContext, remove_partial_files
 from .measure import hardware
 from .plugins import Registry, get_registry
-from .results import MANIFEST, RUN_SCHEMA, RunLock, choose_run_dir, load_cell, read_json, write_json
-from .suite import Cell, Suite
+from .results import MANIFEST, RUN_SCHEMA, RunLock, choose_run_dir, load_cell, read_manifest, write_json
+from .suite import Cell, MeasureSettings, Suite
 
 
 @dataclass
 class RunOutcome:
     run_dir: Path
     resumed: bool
-    results: list[dict] = field(default_factory=list)
+    results: list[CellResult] = field(default_factory=list)
     kept: int = 0  # cells already complete in a resumed run
 
     @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.results if r["status"] != "ok"]
+    def failed(self) -> list[CellResult]:
+        return [r for r in self.results if not r.ok]
 
 
 def cell_key(suite: Suite, cell: Cell) -> str:
@@ -43,13 +45,13 @@ def cell_key(suite: Suite, cell: Cell) -> str:
         {"name": dataset.name, "provider": dataset.provider, "params": dataset.params,
          "fields": dataset.fields, "queries": dataset.queries, "grades": dataset.grades},
         cell.pipeline.config(), cell.device, suite.k, [m.label for m in suite.metrics],
-        {k: v for k, v in suite.measure.items() if k != "devices"},
+        suite.measure.cell_config(),
     )
 
 
-def isolation_mode(measure: dict) -> str:
+def isolation_mode(measure: MeasureSettings) -> str:
     """``subprocess`` or ``none``: as set, else isolated when memory is measured or cells have a timeout."""
-    return measure["isolation"] or ("subprocess" if measure["memory"] or measure["timeout"] else "none")
+    return measure.isolation or ("subprocess" if measure.memory or measure.timeout else "none")
 
 
 def run_suite(
@@ -60,9 +62,9 @@ def run_suite(
     """Run the selected cells of ``suite``; see the module docstring for resume semantics."""
     cells = suite.cells(pipelines, datasets, devices)
     if not cells:
-        raise ValueError("no cells selected: check --pipeline/--dataset/--device against the suite")
+        raise UsageError("no cells selected: check --pipeline/--dataset/--device against the suite")
     progress = progress or Progress()
-    root = Path(results_dir or suite.output["dir"])
+    root = Path(results_dir or suite.output.dir)
     with RunLock(root, suite.name) as lock:  # one harness run per suite folder (RunLocked otherwise)
         if lock.stale:
             progress.log(f"note: the last run here (pid {lock.stale.get('pid')} on {lock.stale.get('host')}) "
@@ -73,10 +75,10 @@ def run_suite(
         for cell in suite.unsupported(pipelines, datasets, devices):
             progress.log(f"skipped {cell.id}: no stage of {cell.pipeline.name!r} runs on {cell.device}")
         mode = isolation_mode(suite.measure)
-        if suite.measure["timeout"] and mode == "none" and suite.execution["executor"] == "local":
+        if suite.measure.timeout and mode == "none" and suite.execution.executor == "local":
             progress.log("note: measure.timeout is enforced for isolated cells only; isolation = \"none\" ignores it")
-        cache_dir = Path(suite.output["cache_dir"]) if suite.output["cache_dir"] else root / ".cache"
-        cache = ArtifactCache(cache_dir, enabled=suite.output["cache"] and not force)
+        cache_dir = Path(suite.output.cache_dir) if suite.output.cache_dir else root / ".cache"
+        cache = ArtifactCache(cache_dir, enabled=suite.output.cache and not force)
         with executors.create(suite, progress) as executor:  # a Dask cluster lives as long as this block
             manifest = _start_manifest(suite, run_dir, cells, resumed, executor.describe(mode))
             write_json(run_dir / MANIFEST, manifest)
@@ -85,8 +87,8 @@ def run_suite(
             jobs = []
             for number, cell in enumerate(cells, 1):
                 key = cell_key(suite, cell)
-                existing = load_cell(run_dir, cell.slug)
-                if existing and existing["status"] == "ok" and existing["cell"]["key"] == key:
+                existing = load_cell(run_dir, cell.slug, cell.id)
+                if existing and existing.ok and existing.cell.key == key:
                     outcome.kept += 1
                     outcome.results.append(existing)
                     progress.log(f"[{number}/{len(cells)}] {cell.id}: already done in this run")
@@ -95,9 +97,9 @@ def run_suite(
             context = RunContext(suite, run_dir, cache, runner, mode, progress)
             for done, result in enumerate(executor.run(jobs, context), outcome.kept + 1):
                 outcome.results.append(result)
-                progress.log(f"[{done}/{len(cells)}] {result['cell']['id']}: {_summary(result)}")
+                progress.log(f"[{done}/{len(cells)}] {result.cell.id}: {_summary(result)}")
         order = {c.id: i for i, c in enumerate(cells)}  # suite order, however the cells ran
-        outcome.results.sort(key=lambda r: order.get(r["cell"]["id"], len(order)))
+        outcome.results.sort(key=lambda r: order.get(r.cell.id, len(order)))
         from .leaderboard import write_leaderboard
 
         manifest.update(status="finished", finished=now())
@@ -107,7 +109,8 @@ def run_suite(
 
 
 def _start_manifest(suite: Suite, run_dir: Path, cells: list[Cell], resumed: bool, executor: dict) -> dict:
-    previous = read_json(run_dir / MANIFEST) if resumed else {}
+    with reading(run_dir / MANIFEST):  # damaged: ResultsError naming it
+        previous = read_manifest(run_dir / MANIFEST) if resumed else {}
     listed = dict(previous.get("cells", {}))
     listed.update({c.id: c.slug for c in cells})
     return {
@@ -122,10 +125,10 @@ def _start_manifest(suite: Suite, run_dir: Path, cells: list[Cell], resumed: boo
         "harness": __version__,
         "k": suite.k,
         "metrics": [m.label for m in suite.metrics],
-        "stats": suite.stats,
-        "measure": suite.measure,
+        "stats": suite.stats.to_dict(),
+        "measure": suite.measure.to_dict(),
         "executor": executor,
-        "output": suite.output,
+        "output": suite.output.to_dict(),
         "datasets": [d.name for d in suite.datasets],
         "pipelines": [p.name for p in suite.pipelines],
         "cells": listed,
@@ -134,10 +137,10 @@ def _start_manifest(suite: Suite, run_dir: Path, cells: list[Cell], resumed: boo
     }
 
 
-def _summary(result: dict) -> str:
-    seconds = f"{result['seconds']:.1f}s"
-    if result["status"] != "ok":
-        error = result["error"]
-        return f"FAILED in {error['phase']} ({error['type']}: {error['message']}) {seconds}"
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in list(result["metrics"].items())[:3] if v is not None)
+def _summary(result: CellResult) -> str:
+    seconds = f"{result.seconds or 0.0:.1f}s"
+    if not result.ok:
+        error = result.error
+        return f"FAILED in {error.phase} ({error.type}: {error.message}) {seconds}"
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in list(result.metrics.items())[:3] if v is not None)
     return f"{shown} ({seconds})"

@@ -25,10 +25,11 @@ import keyword
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from string import Template
+
+from .errors import HarnessError
 
 KINDS = ("retriever", "ranker", "compressor", "metric", "dataset")
 CONTRACTS = {kind: f"{kind.capitalize()}Contract" for kind in KINDS}
@@ -44,7 +45,7 @@ DISTRIBUTION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 
 MAX_NAME = 40
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(HarnessError, ValueError):
     """A name, kind or folder ``new_plugin`` refuses; the message says what to do instead."""
 
 
@@ -176,12 +177,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``harness new-plugin``: 0 when written, 2 when refused (the reason on stderr)."""
-    try:
-        folder = new_plugin(args.name, args.kind, args.dir, distribution=args.distribution)
-    except ScaffoldError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """``harness new-plugin``: 0 when written; a refusal raises ``ScaffoldError`` (exit status 2)."""
+    folder = new_plugin(args.name, args.kind, args.dir, distribution=args.distribution)
     values = names(args.name, args.kind, args.distribution)
     shown = os.path.relpath(folder) if not os.path.relpath(folder).startswith("..") else str(folder)
     print(f"wrote {shown}/ ({values['distribution']}: the {args.kind} {args.name!r})")

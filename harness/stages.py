@@ -17,7 +17,14 @@ into ``ctx.artifacts`` is kept with the ready component and given again to every
 gets it from memory: such artifacts belong to the component and the collection, not to one cell.
 
 Nested retrievers (``ctx.retrieve``, see ``nested``) run with a context of their own: their
-artifacts are not the combining pipeline's, and their phases are named after their plugin.
+artifacts are not the combining pipeline's, and their phases are named after their plugin. Nested
+rankers (``ctx.scorer``, see ``scorers``) are made ready the same way, once, and score pairs.
+
+Cost counters (``ctx.costs``, costs.py): what a stage counted while computing its run is kept
+with the run, in memory and beside it in the artifact cache (``costs.json``), and added to the
+cell's counters whenever the run is served instead of computed, marked with where it came from;
+a cache entry written before counters existed brings none, and the cell's counters say they are
+incomplete. The phase record shows the stage's totals (``costs``).
 
 A retriever that also defines ``encode_queries(queries) -> vectors`` and ``search(vectors, k) ->
 Run`` (the two-step protocol: its ``retrieve`` calls the two) has them timed as phases
@@ -30,25 +37,33 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 
-from .cache import ArtifactCache, cache_key
+from .cache import ArtifactCache, cache_key, canonical
+from .capabilities import Compressible, PairScorer, Persistent, supports
 from .collection import Collection
 from .components import Component, Context
+from .costs import SCHEMA as COSTS_SCHEMA
+from .errors import ComponentError
 from .measure.isolation import widened
 from .measure.latency import two_step_phases
 from .measure.memory import folder_bytes, index_figure, parameter_figure
 from .plugins import Registry
 from .ranking import Run, rerank_merge
+from .scoring import Scorer
 from .suite import StageSpec
 from .timing import Phases
 from .trecfiles import format_run, read_run
 
 
-class StageError(RuntimeError):
+class StageError(ComponentError):  # HarnessError and RuntimeError
     """A component broke its contract; the message names the component and what it did."""
 
 
-def _canonical(obj):
-    return obj.config() if hasattr(obj, "config") and callable(obj.config) else str(obj)
+COSTS_FILE = "costs.json"  # beside a cached run: what computing it counted (costs.py)
+
+
+def index_key(ident: dict, collection: Collection) -> str:
+    """The cache key of a retriever's index (the distributed executor's shards share it)."""
+    return cache_key("index", ident, collection.corpus_fingerprint)
 
 
 class StageExecutor:
@@ -64,6 +79,7 @@ class StageExecutor:
         self._components: dict[str, object] = {}  # ready retrievers / rankers
         self._published: dict[str, dict] = {}  # the artifacts each of them published when made ready
         self._runs: dict[str, Run] = {}
+        self._counted: dict[str, dict | None] = {}  # what each stage run counted (costs.py), by run key
         # The identity each stage spec had (id(spec) -> dict), for the result: a model's hash
         # is recorded even when its outputs came from the cache.
         self.identities: dict[int, dict] = {}
@@ -75,7 +91,7 @@ class StageExecutor:
             "plugin": spec.plugin,
             "distribution": info.distribution,
             "version": info.version,
-            "identity": json.loads(json.dumps(component.identity(ctx), default=_canonical)),  # plain data
+            "identity": json.loads(json.dumps(component.identity(ctx), default=canonical)),  # plain data
             "compressors": [c.config() for c in spec.compressors],
         }
         # Nested specs (rank fusion) decide the output too: their plugins' versions and their own
@@ -95,28 +111,32 @@ class StageExecutor:
         """The stage's run and its key; ``prefix`` names phases of nested retrievers."""
         component = spec.build()
         ident = self.identity(spec, component, ctx)
-        run_key = cache_key("retrieve", ident, collection.corpus_fingerprint, _queries_key(queries), k,
-                            default=_canonical)
+        run_key = cache_key("retrieve", ident, collection.corpus_fingerprint, _queries_key(queries), k)
         phase = prefix + "retrieve"
         if run_key in self._runs:
             phases.note(phase, cache="memory")
+            self._recount(run_key, ctx, phases.records[phase], phase, "memory")
             return self._runs[run_key], run_key
         cached = self.cache.get("runs", run_key)
         if cached:
-            with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)):
+            with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)) as record:
                 run = read_run(cached / "run.trec")
             self._runs[run_key] = run
+            self._counted[run_key] = _read_costs(cached)
+            self._recount(run_key, ctx, record, phase, "cache")
             return run, run_key
         discarded = self.cache.discarded.get(run_key)
         retriever = self._ready_retriever(spec, component, ident, collection, ctx, phases, prefix)
+        self.ready_scorers(spec, ctx)
         with phases.measure(phase, cache="miss", queries=len(queries)) as record:
             if discarded:
                 record["discarded"] = discarded
             ctx.phase = record
+            mark = ctx.costs.mark()
             with two_step_phases(retriever, phases, prefix):
                 run = retriever.retrieve(queries, k, ctx)
         _check_run(run, f"retriever {spec.plugin!r}", k)
-        self._store(run_key, run, record)
+        self._store(run_key, run, record, ctx, mark)
         return run, run_key
 
     def retriever(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = ""):
@@ -151,8 +171,57 @@ class StageExecutor:
 
         return retrieve
 
+    def scorers(self, collection: Collection, ctx: Context, phases: Phases, live: bool = False,
+                prefix: str = "") -> Callable[[StageSpec], Scorer]:
+        """``ctx.scorer`` for components that nest a ranker (a ``Param("ranker")``): each spec's
+        ranker is built, set up and prepared once, like a pipeline's ranker but with a context of
+        its own and its phases named after its plugin (``cross-encoder.prepare``;
+        ``cross-encoder-2.`` for a second configuration), and handed out as a ``Scorer`` whose
+        calls are checked and counted into ``ctx.costs`` (scoring.py). Phase ``<plugin>.score``
+        adds up its calls, pairs and host seconds; not under ``live`` (the latency loops), whose
+        calls are neither recorded nor counted into the cell's costs (their context has its own)."""
+        names: dict[int, str] = {}
+        made: dict[int, tuple[StageSpec, Scorer]] = {}
+
+        def scorer(spec: StageSpec) -> Scorer:
+            if id(spec) in made:
+                return made[id(spec)][1]
+            if not isinstance(spec, StageSpec) or spec.kind != "ranker":
+                raise StageError(f"ctx.scorer takes a ranker spec (the value of a parameter declared "
+                                 f"Param(\"ranker\")), got {spec!r}")
+            if not supports(spec.cls, PairScorer):
+                raise StageError(f"ranker {spec.plugin!r} cannot score pairs: it defines no score_pairs(query, "
+                                 "texts, ctx), which a nested scorer (ctx.scorer) needs")
+            taken, n = set(names.values()), 1
+            while (name := spec.plugin + (f"-{n}" if n > 1 else "")) in taken:
+                n += 1
+            names[id(spec)] = name
+            where = f"{prefix}{name}."
+            own = dataclasses.replace(ctx, artifacts={}, phase={})
+            ranker = self.ranker(spec, collection, own, phases, prefix=where)
+            record = None
+            if not live:
+                record = phases.records.setdefault(where + "score", {"seconds": 0.0, "cache": "miss", "calls": 0,
+                                                                     "pairs": 0})
+                own.phase = record
+            made[id(spec)] = (spec, Scorer(ranker, own, record))  # the spec kept alive: its id stays its own
+            return made[id(spec)][1]
+
+        return scorer
+
+    @staticmethod
+    def ready_scorers(spec: StageSpec, ctx: Context) -> None:
+        """Make the rankers nested in ``spec`` ready through ``ctx.scorer`` before the stage's work
+        is timed, so their loading and preparing is not counted as the stage's (or a query's)."""
+        if ctx.scorer is None:
+            return
+        for value in spec.params.values():
+            for nested in value if isinstance(value, list) else [value]:
+                if isinstance(nested, StageSpec) and nested.kind == "ranker":
+                    ctx.scorer(nested)
+
     def _ready_retriever(self, spec, component, ident, collection, ctx, phases, prefix):
-        key = cache_key("index", ident, collection.corpus_fingerprint, default=_canonical)
+        key = index_key(ident, collection)
         if key in self._components:
             phases.note(prefix + "index", cache="memory")
             ctx.artifacts.update(self._published[key])
@@ -167,7 +236,7 @@ class StageExecutor:
         return component
 
     def _index(self, retriever, key, collection, ctx, phases, prefix) -> dict:
-        persistent = callable(getattr(retriever, "save", None)) and callable(getattr(retriever, "load", None))
+        persistent = supports(retriever, Persistent)
         cached = self.cache.get("indexes", key) if persistent else None
         if cached:
             with phases.measure(prefix + "index", cache="hit", built=self.cache.info(cached)) as record:
@@ -204,23 +273,28 @@ class StageExecutor:
     ) -> Run:
         component = spec.build()
         ident = self.identity(spec, component, ctx)
-        key = cache_key("rerank", ident, spec.depth, run_key, default=_canonical)
+        key = cache_key("rerank", ident, spec.depth, run_key)
         phase = prefix + "rerank"
         if key in self._runs:
             phases.note(phase, cache="memory")
+            self._recount(key, ctx, phases.records[phase], phase, "memory")
             return self._runs[key]
         cached = self.cache.get("runs", key)
         if cached:
-            with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)):
+            with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)) as record:
                 reranked = read_run(cached / "run.trec")
             self._runs[key] = reranked
+            self._counted[key] = _read_costs(cached)
+            self._recount(key, ctx, record, phase, "cache")
             return reranked
         ranker = self._ready_ranker(spec, component, ident, collection, ctx, phases, prefix)
+        self.ready_scorers(spec, ctx)
         head = run.truncate(spec.depth)
         with phases.measure(phase, cache="miss", depth=spec.depth, candidates=head.num_docs()) as record:
             if key in self.cache.discarded:
                 record["discarded"] = self.cache.discarded[key]
             ctx.phase = record
+            mark = ctx.costs.mark()
             rescored = ranker.rerank(queries, head, ctx)
         if not isinstance(rescored, Run):
             raise StageError(f"ranker {spec.plugin!r} returned {type(rescored).__name__}, not a Run")
@@ -228,7 +302,7 @@ class StageExecutor:
             reranked = rerank_merge(run, rescored, spec.depth)
         except ValueError as exc:
             raise StageError(f"ranker {spec.plugin!r}: {exc}") from None
-        self._store(key, reranked, record)
+        self._store(key, reranked, record, ctx, mark)
         return reranked
 
     def ranker(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = ""):
@@ -238,7 +312,7 @@ class StageExecutor:
                                   prefix)
 
     def _ready_ranker(self, spec, component, ident, collection, ctx, phases, prefix=""):
-        key = cache_key("prepare", ident, collection.corpus_fingerprint, default=_canonical)
+        key = cache_key("prepare", ident, collection.corpus_fingerprint)
         if key in self._components:
             phases.note(prefix + "prepare", cache="memory")
             ctx.artifacts.update(self._published[key])
@@ -270,7 +344,7 @@ class StageExecutor:
         """Apply the stage's compressors in order; their reports go into the phase record."""
         if not spec.compressors:
             return
-        if not callable(getattr(component, "torch_modules", None)):
+        if not supports(component, Compressible):
             raise StageError(
                 f"{spec.kind} {spec.plugin!r} is not compressible (it exposes no torch_modules())"
             )
@@ -284,10 +358,45 @@ class StageExecutor:
             component.replace_torch_modules(modules)
             record["reports"] = reports
 
-    def _store(self, key: str, run: Run, record: dict) -> None:
+    def _store(self, key: str, run: Run, record: dict, ctx: Context, mark: dict) -> None:
+        """Keep a computed run, and what was counted while computing it (since ``mark``)."""
+        counted = ctx.costs.since(mark)
+        ctx.costs.first_count(key)
+        totals = ctx.costs.totals(counted)
+        if totals:
+            record["costs"] = totals
         self._runs[key] = run
+        self._counted[key] = counted
         with self.cache.write("runs", key, seconds=record["seconds"], **_where()) as folder:
             (folder / "run.trec").write_text(format_run(run, "cache"), encoding="utf-8")
+            (folder / COSTS_FILE).write_text(json.dumps(counted, ensure_ascii=False), encoding="utf-8")
+
+    def _recount(self, key: str, ctx: Context, record: dict, phase: str, source: str) -> None:
+        """Add what a served run counted when it was computed to the cell's counters (once per
+        cell); a run recorded without counts leaves them incomplete."""
+        if not ctx.costs.first_count(key):
+            return
+        counted = self._counted.get(key)
+        if counted is None:
+            ctx.costs.unknown(phase)
+            record["costs"] = "unrecorded"
+            return
+        ctx.costs.restore(counted, source)
+        totals = ctx.costs.totals(counted)
+        if totals:
+            record["costs"] = totals
+
+
+def _read_costs(folder) -> dict | None:
+    """What a cached run counted (``costs.json``), or None for an entry written without it."""
+    path = folder / COSTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        counted = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    return counted if isinstance(counted, dict) and counted.get("schema") == COSTS_SCHEMA else None
 
 
 def _published(ctx: Context, before: dict) -> dict:

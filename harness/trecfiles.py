@@ -13,10 +13,11 @@ import math
 import os
 from pathlib import Path
 
+from .errors import HarnessError
 from .ranking import Run
 
 
-class TrecFormatError(ValueError):
+class TrecFormatError(HarnessError, ValueError):
     """A malformed TREC file, with the file and line number in the message."""
 
 
@@ -42,6 +43,8 @@ def _lines(path: Path):
                     yield number, stripped.split()
     except FileNotFoundError:
         raise TrecFormatError(f"{path}: no such file") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise TrecFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise TrecFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 

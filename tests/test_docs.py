@@ -264,3 +264,41 @@ def test_every_first_party_component_is_documented():
     assert first_party
     missing = [f"{c.kind} {c.name}" for c in first_party if f"`{c.name}`" not in docs]
     assert not missing, f"undocumented components: {missing}"
+
+
+# -- the SDK ----------------------------------------------------------------------------------
+
+SDK_ROW = re.compile(r"^\|\s*`(?P<name>[A-Za-z_]\w*)`\s*\|", re.M)
+
+
+def sdk_section(text: str) -> str:
+    """docs/plugins.md from '## The SDK' to the next '## ' heading."""
+    start = text.index("\n## The SDK\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def sdk_doc_problems(section: str, names: list[str]) -> list[str]:
+    """Names of ``__all__`` without a reference row (``| `Name` | ...``), and rows naming
+    something the SDK does not export."""
+    rows = set(SDK_ROW.findall(section))
+    problems = [f"{name} is in harness.sdk.__all__ but has no row in docs/plugins.md 'The SDK'"
+                for name in names if name not in rows]
+    problems += [f"{name} is documented under 'The SDK' but harness.sdk does not export it"
+                 for name in sorted(rows - set(names))]
+    return problems
+
+
+def test_every_sdk_name_is_documented():
+    import harness.sdk
+
+    problems = sdk_doc_problems(sdk_section(DOC.read_text(encoding="utf-8")), harness.sdk.__all__)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_sdk_check_can_fail():
+    section = "## The SDK\n\n| name | what |\n|---|---|\n| `Run` | runs |\n| `Gone` | removed |\n"
+    assert sdk_doc_problems(section, ["Run", "Param"]) == [
+        "Param is in harness.sdk.__all__ but has no row in docs/plugins.md 'The SDK'",
+        "Gone is documented under 'The SDK' but harness.sdk does not export it",
+    ]

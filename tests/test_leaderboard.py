@@ -194,10 +194,12 @@ def test_empty_run_renders_a_note():
 
 
 def test_frame_from_plain_dicts():
-    def cell(dataset, pipeline, value, status="ok", phases=None):
-        return {"cell": {"dataset": dataset, "pipeline": pipeline, "device": "cpu"}, "status": status,
-                "metrics": {"AP": value} if value is not None else {},
-                "error": None if status == "ok" else {"type": "ValueError"}, "phases": phases or {}}
+    def cell(dataset, pipeline, value, status="ok", phases=None):  # a cell result's JSON, as a file holds it
+        return {"schema": "harness.cell/1", "status": status,
+                "cell": {"id": f"{dataset}/{pipeline}/cpu", "key": "k", "slug": f"{dataset}__{pipeline}__cpu",
+                         "dataset": dataset, "pipeline": pipeline, "device": "cpu"},
+                "metrics": {"AP": value} if value is not None else {}, "phases": phases or {},
+                "error": None if status == "ok" else {"phase": "retrieve", "type": "ValueError", "message": "x"}}
 
     cells = [
         cell("x", "low", 0.1, phases={"retrieve": {"seconds": 1.25, "cache": "miss"}}),
@@ -275,12 +277,16 @@ def test_cost_from_different_hardware_is_not_ranked_together(write_suite, tmp_pa
 def test_refusal_reasons():
     from harness.leaderboard import hardware_refusal
 
-    def cell(hash_, status="ok"):
-        return {"status": status, "hardware": {"hash": hash_, "cpu": "X", "cores": 2, "memory_gib": 4}}
+    def cell(hash_, status="ok"):  # a cell result's JSON, as a file holds it
+        hardware = {"hash": hash_, "cpu": "X", "cores": 2, "memory_gib": 4} if hash_ else None
+        return {"schema": "harness.cell/1", "status": status, "metrics": {},
+                "cell": {"id": "d/p/cpu", "key": "k", "slug": "d__p__cpu", "dataset": "d", "pipeline": "p",
+                         "device": "cpu"}, "hardware": hardware,
+                "error": None if status == "ok" else {"phase": "index", "type": "E", "message": "x"}}
 
     assert hardware_refusal([cell("a"), cell("a"), cell("b", status="failed")]) is None  # failed cells measure nothing
     assert hardware_refusal([]) is None
-    reason = hardware_refusal([cell("a"), {"status": "ok"}])
+    reason = hardware_refusal([cell("a"), cell(None)])
     assert "unrecorded hardware" in reason and "2 different machines" in reason
 
 

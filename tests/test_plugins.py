@@ -31,7 +31,7 @@ BUILTINS = {
     ("dataset", "irds"), ("dataset", "beir"), ("dataset", "trec"),
     ("retriever", "trec-run"),
     ("metric", "AP"), ("metric", "nDCG"), ("metric", "P"), ("metric", "R"), ("metric", "RR"),
-    ("metric", "Rprec"), ("metric", "Bpref"), ("metric", "Judged"),
+    ("metric", "Rprec"), ("metric", "Bpref"), ("metric", "Judged"), ("metric", "ExactRecall"),
 }  # fmt: skip
 GOOD = {
     ("retriever", "good-retriever"), ("ranker", "good-ranker"),

@@ -112,3 +112,286 @@ def test_run_helpers():
     assert run.truncate(2) == Run({"q1": {"a": 3.0, "b": 2.0}, "q2": {}})
     assert run.ranked("missing") == []
     assert run != Run({"q1": {"b": 2.0, "a": 3.0, "c": 1.0}, "q2": {}})  # order matters
+
+
+# -- the array-backed Run: every constructor against a pure-Python reference ---------------------
+
+import pickle  # noqa: E402
+from array import array  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from harness import ranking  # noqa: E402
+from harness.components import Context  # noqa: E402
+from harness.metrics import evaluate, parse_metric  # noqa: E402
+
+
+def reference_order(docs: dict[str, float]) -> list[tuple[str, float]]:
+    """trec_eval's order, written plainly: by (score as a C float, doc id), descending."""
+    single = {d: array("f", [s])[0] for d, s in docs.items()}
+    return sorted(docs.items(), key=lambda item: (single[item[0]], item[0]), reverse=True)
+
+
+IDS = ["a", "b", "B", "aa", "a b", "é", "ä", "z", "Z9", "日本", "10", "9", "1e3", "x\x01", "x", "🙂"]
+
+
+def tricky_case(seed: int, queries: int = 12, corpus: int = 60):
+    """Scores full of ties: equal doubles, doubles equal only as floats, -0.0 beside 0.0, and
+    ids that order differently as bytes, by case, by length and by code point."""
+    rng = random.Random(seed)
+    names = IDS + [f"d{i}" for i in range(corpus - len(IDS))]
+    base = [0.0, -0.0, 1.0, 1.0 + 1e-12, 1.0 - 1e-12, 2.5, -3.0, 1e-40, 7.0 / 3.0, 1e39]
+    run = {}
+    for q in range(queries):
+        docs = rng.sample(names, rng.randint(0, len(names)))
+        run[f"q{q}"] = {d: rng.choice(base + [rng.uniform(-5, 5)]) for d in docs}
+    return run
+
+
+def as_flat(run):
+    qids = [q for q, docs in run.items() for _ in docs]
+    docs = [d for docs in run.values() for d in docs]
+    scores = [s for docs in run.values() for s in docs.values()]
+    return qids, docs, scores
+
+
+def as_topk(run, pad: int = 2, shuffle: int = 0):
+    """The run as top-k rows over a shared id list: rows padded with -1, in a shuffled order."""
+    rng = random.Random(shuffle)
+    vocab = sorted({d for docs in run.values() for d in docs})
+    place = {d: i for i, d in enumerate(vocab)}
+    width = max((len(d) for d in run.values()), default=0) + pad
+    indices = np.full((len(run), width), -1, dtype=np.int64)
+    scores = np.zeros((len(run), width))
+    for i, docs in enumerate(run.values()):
+        cols = rng.sample(range(width), len(docs))
+        for col, (d, s) in zip(cols, docs.items(), strict=True):
+            indices[i, col], scores[i, col] = place[d], s
+    return list(run), vocab, indices, scores
+
+
+def every_constructor(run):
+    """The same scores built every way there is."""
+    flat = as_flat(run)
+    shuffled = list(zip(*flat, strict=True))
+    random.Random(3).shuffle(shuffled)
+    return {
+        "from_scores(dict)": Run.from_scores(run),
+        "from_scores(pairs)": Run.from_scores({q: list(d.items())[::-1] for q, d in run.items()}),
+        "from_arrays": Run.from_arrays(*flat),
+        "from_arrays(numpy)": Run.from_arrays(np.array(flat[0]), np.array(flat[1]), np.array(flat[2])),
+        "from_arrays(interleaved)": Run.from_arrays(*map(list, zip(*shuffled, strict=True))) if shuffled else None,
+        "from_topk": Run.from_topk(*as_topk(run)),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_constructors_agree_with_the_reference_order(seed):
+    run = tricky_case(seed)
+    for how, built in every_constructor(run).items():
+        if built is None:
+            continue
+        with_docs = [q for q in run if run[q]] if how.startswith("from_arrays") else list(run)
+        if how == "from_arrays(interleaved)":  # queries come in the order they first appear
+            assert sorted(built) == sorted(with_docs), how
+        else:
+            assert list(built) == with_docs, how
+        for q in with_docs:
+            expected = reference_order(run[q])
+            assert built.ranked(q) == expected, (how, q)
+            assert list(built[q].items()) == expected, (how, q)
+            assert list(built.scores[q].items()) == expected, (how, q)
+            assert all(type(s) is float for _, s in built.ranked(q)), (how, q)
+
+
+def test_reference_order_is_pytrec_evals():
+    run = tricky_case(11, queries=4, corpus=len(IDS))
+    for q, docs in run.items():
+        if docs:
+            assert [d for d, _ in reference_order(docs)] == trec_eval_ranking(docs), q
+
+
+def test_constructors_are_equal_runs():
+    run = {q: docs for q, docs in tricky_case(5).items() if docs}
+    built = [r for r in every_constructor(run).values() if r is not None]
+    for other in built[1:]:
+        if list(other) == list(built[0]):
+            assert other == built[0]
+    assert Run.from_scores(run) == Run.from_topk(*as_topk(run)) == Run.from_arrays(*as_flat(run))
+
+
+def test_numpy_tie_breaking_matches_python(monkeypatch):
+    run = tricky_case(7, queries=30)
+    python = Run.from_topk(*as_topk(run)).scores
+    monkeypatch.setattr(ranking, "_NUMPY_TIES", 0)
+    for built in (Run.from_topk(*as_topk(run)), Run.from_arrays(*as_flat(run)), Run.from_scores(run)):
+        for q, docs in built.items():
+            assert list(docs.items()) == list(python[q].items()) == reference_order(run[q])
+
+
+def test_single_precision_ties_break_by_doc_id():
+    # 1.0 + 1e-12 and 1.0 are one float: "b" > "a" goes first; -0.0 and 0.0 tie: "y" first.
+    scores = {"a": 1.0 + 1e-12, "b": 1.0, "x": -0.0, "y": 0.0, "w": 1e39, "v": 2e39}
+    expected = ["w", "v", "b", "a", "y", "x"]  # 1e39 and 2e39 are both inf as floats: w > v
+    assert trec_eval_ranking(scores) == expected
+    for built in every_constructor({"q": scores}).values():
+        assert list(built["q"]) == expected
+        assert built["q"]["a"] == 1.0 + 1e-12  # the doubles themselves kept
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_scores_rejected_by_every_constructor(bad):
+    run = {"q1": {"a": 1.0}, "q2": {"a": 1.0, "b": bad, "c": 2.0}}
+    message = "query 'q2', document 'b': score .* is not finite"
+    with pytest.raises(ValueError, match=message):
+        Run.from_scores(run)
+    with pytest.raises(ValueError, match=message):
+        Run.from_scores({q: list(d.items()) for q, d in run.items()})
+    with pytest.raises(ValueError, match=message):
+        Run.from_arrays(*as_flat(run))
+    with pytest.raises(ValueError, match=message):
+        Run.from_topk(*as_topk(run))
+
+
+def test_numpy_scores_in_dicts_are_taken_as_floats():
+    run = Run.from_scores({"q": {"a": np.float32(0.5), "b": np.float64(2.0), "c": 1}})
+    assert run.ranked("q") == [("b", 2.0), ("c", 1.0), ("a", 0.5)]
+    assert all(type(s) is float for _, s in run.ranked("q"))
+    values = evaluate([parse_metric("RR")], {"q": {"c": 1}}, run)
+    assert values["RR"].per_query == {"q": 0.5}
+
+
+def test_duplicates_rejected_by_every_constructor():
+    with pytest.raises(ValueError, match="query 'q': document 'a' is ranked twice"):
+        Run.from_scores({"q": [("a", 2.0), ("b", 1.0), ("a", 0.5)]})
+    with pytest.raises(ValueError, match="query 'q': document 'a' is ranked twice"):
+        Run.from_arrays(["p", "q", "q", "q"], ["a", "a", "b", "a"], [1.0, 2.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="query 'q': document 'b' is ranked twice"):
+        Run.from_topk(["p", "q"], ["a", "b", "c"], [[0, 1, -1], [1, 2, 1]], [[1.0, 2.0, 0.0], [3, 2, 1]])
+    with pytest.raises(ValueError, match="query 'q' is given twice"):
+        Run.from_topk(["q", "q"], ["a", "b"], [[0], [1]], [[1.0], [2.0]])
+    with pytest.raises(ValueError, match="query '1' is given twice"):
+        Run.from_scores({1: {"a": 1.0}, "1": {"b": 1.0}})
+
+
+def test_topk_padding_and_empty_queries():
+    run = Run.from_topk(
+        ["q1", "q2", "q3"], np.array(["a", "b", "c"]),
+        np.array([[2, -1, 0], [-1, -1, -1], [1, 0, 2]]), np.array([[1.0, 9.0, 3.0], [9, 9, 9], [1, 1, 1]]),
+    )
+    assert list(run) == ["q1", "q2", "q3"] and len(run) == 3 and run.num_docs() == 5
+    assert run.ranked("q1") == [("a", 3.0), ("c", 1.0)]
+    assert run["q2"] == {} and "q2" in run and run.ranked("q2") == []
+    assert run.ranked("q3") == [("c", 1.0), ("b", 1.0), ("a", 1.0)]
+    assert Run.from_topk([], [], np.zeros((0, 5), dtype=int), np.zeros((0, 5))).scores == {}
+    assert Run.from_arrays([], [], []).scores == {} and len(Run.from_arrays([], [], [])) == 0
+    assert Run.from_scores({"q": {}, "p": []}).scores == {"q": {}, "p": {}}
+    with pytest.raises(ValueError, match="out of range"):
+        Run.from_topk(["q"], ["a"], [[1]], [[1.0]])
+    with pytest.raises(ValueError, match="queries × k"):
+        Run.from_topk(["q", "p"], ["a"], [[0]], [[1.0]])
+
+
+def test_dict_document_ids_become_strings_when_read():
+    run = Run.from_scores({"q": {1: 0.5, "b": 2.0}})
+    assert run.scores == {"q": {"b": 2.0, "1": 0.5}} and list(run["q"]) == ["b", "1"]
+    values = evaluate([parse_metric("RR")], {"q": {"1": 1}}, Run.from_scores({"q": {1: 0.5, "b": 2.0}}))
+    assert values["RR"].per_query == {"q": 0.5}
+    with pytest.raises(ValueError, match="query 'q': document '1' is ranked twice"):
+        _ = Run.from_scores({"q": {1: 0.5, "1": 2.0}}).scores
+
+
+def test_ids_become_strings():
+    run = Run.from_topk([7], [10, 20], [[1, 0]], [[1.0, 2.0]])
+    assert run.scores == {"7": {"10": 2.0, "20": 1.0}}
+    assert Run.from_arrays([7, 7], [10, 20], [1, 2]).scores == {"7": {"20": 2.0, "10": 1.0}}
+    with pytest.raises(ValueError, match="ranked twice"):
+        Run.from_arrays(["q", "q"], [1, "1"], [1.0, 2.0])
+
+
+def test_reading_api_on_array_runs():
+    run = Run.from_topk(["q1", "q2"], ["a", "b", "c", "d"], [[0, 1, 2], [3, 2, -1]], [[1.0, 3.0, 2.0], [5.0, 5.0, 0]])
+    assert [q for q, _ in run.items()] == ["q1", "q2"] and "q3" not in run
+    assert run.truncate(2) == Run({"q1": {"b": 3.0, "c": 2.0}, "q2": {"d": 5.0, "c": 5.0}})
+    assert run.truncate(2).num_docs() == 4 and run.truncate(0).scores == {"q1": {}, "q2": {}}
+    qids, docs, scores = run.to_arrays()
+    assert qids.tolist() == ["q1"] * 3 + ["q2"] * 2
+    assert docs.tolist() == ["b", "c", "a", "d", "c"] and scores.tolist() == [3.0, 2.0, 1.0, 5.0, 5.0]
+    assert pickle.loads(pickle.dumps(run)) == run
+    assert run != Run({"q1": {"c": 2.0, "b": 3.0, "a": 1.0}, "q2": {"d": 5.0, "c": 5.0}})  # order matters
+    assert run != {"q1": {}}
+    with pytest.raises(KeyError):
+        run["missing"]
+
+
+def test_run_wraps_dicts_as_given():
+    given = {"q": {"low": 1.0, "high": 2.0, "nan": math.nan}}
+    run = Run(given)
+    assert run.scores is given and list(run["q"]) == ["low", "high", "nan"]
+    assert run.truncate(2).scores == {"q": {"low": 1.0, "high": 2.0}}
+
+
+# -- evaluation: the rank-encoded input pytrec_eval gets for array-built runs ------------------
+
+EVAL_METRICS = ["AP", "AP@5", "nDCG", "nDCG@3", "P@1", "P@5", "R@5", "RR", "RR@1", "RR@3", "Rprec",
+                "Bpref", "Judged@3", "Judged", "P(rel=2)@5", "RR(rel=2)@2", "AP(judged_only=True)",
+                "nDCG(judged_only=True)@3", "RR(judged_only=True)@2", "Bpref(rel=2)"]  # fmt: skip
+
+
+def tricky_qrels(run, seed: int):
+    rng = random.Random(seed)
+    qrels = {}
+    for q, docs in run.items():
+        pool = list(docs) + [f"unretrieved{i}" for i in range(3)] + ["d0", "é", "\x1f1"]
+        picked = rng.sample(pool, min(len(pool), rng.randint(0, 8)))
+        qrels[q] = {d: rng.choice([-1, 0, 1, 2, 3]) for d in picked}
+    qrels["judged-only"] = {"a": 1}
+    return qrels
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("complete", [True, False])
+def test_every_constructor_evaluates_as_the_scores_do(seed, complete):
+    run = tricky_case(seed, corpus=40)
+    qrels = tricky_qrels(run, seed)
+    if seed % 2:  # no judged id looks like a filler: the rank-encoded input is used
+        qrels = {q: {d: g for d, g in judged.items() if not d.startswith("\x1f")} for q, judged in qrels.items()}
+    metrics = [parse_metric(m) for m in EVAL_METRICS]
+    expected = evaluate(metrics, qrels, Run({q: dict(reference_order(d)) for q, d in run.items()}),
+                        complete=complete)
+    for how, built in every_constructor(run).items():
+        if built is None:
+            continue
+        got = evaluate(metrics, qrels, built, Context(), complete=complete)
+        for label in EVAL_METRICS:
+            if not how.startswith("from_arrays"):  # those lack the queries without documents
+                assert got[label].per_query == expected[label].per_query, (how, label)
+                assert got[label].aggregate == expected[label].aggregate, (how, label)
+            else:
+                assert {q: v for q, v in got[label].per_query.items() if run.get(q)} == {
+                    q: v for q, v in expected[label].per_query.items() if run.get(q)}, (how, label)
+
+
+def test_rank_encoded_input_keeps_judgments_at_their_ranks():
+    run = Run.from_topk(["q"], ["a", "b", "c", "d"], [[3, 0, 1, 2]], [[4.0, 3.0, 3.0, 1.0]])
+    compact = run._compact({"q": {"b": 1, "c": 0, "zz": 2}})
+    # d (unjudged), b, a (unjudged), c: judged ids kept at their ranks, scores 0, -1, -2, ...
+    assert sorted(compact["q"].items(), key=lambda x: -x[1]) == [
+        ("\x1f0", 0.0), ("b", -1.0), ("\x1f2", -2.0), ("c", -3.0)]
+    assert run._compact({"q": {"\x1f1": 1}}) is None  # a judged id that is a filler id
+    assert run._trec_input({"q": {"\x1f1": 1}}) == run.scores
+
+
+def test_rr_cutoff_is_recip_rank_on_the_first_k():
+    import pytrec_eval
+
+    run = tricky_case(9, queries=20)
+    qrels = tricky_qrels(run, 9)
+    for spec, k, flag in [("RR@1", 1, False), ("RR@3", 3, False), ("RR(judged_only=True)@2", 2, True)]:
+        values = evaluate([parse_metric(spec)], qrels, Run.from_scores(run), complete=False)
+        heads = {}
+        for q, docs in run.items():
+            ranked = [(d, s) for d, s in reference_order(docs) if not flag or qrels.get(q, {}).get(d, -1) >= 0]
+            heads[q] = dict(ranked[:k])
+        direct = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}, judged_docs_only_flag=flag).evaluate(heads)
+        assert values[spec].per_query == {q: v["recip_rank"] for q, v in direct.items()}, spec

@@ -195,9 +195,9 @@ def test_nightly_example_is_consistent():
 
     root = Path(__file__).resolve().parents[1]
     suite = load_suite(root / "suites" / "nightly.toml")
-    assert suite.name == "nightly" and suite.stats["baseline"] == "bm25"
-    assert set(suite.measure["latency"]) == {"single-stream", "offline"} and suite.measure["memory"]
-    assert suite.measure["repetitions"] >= 10  # enough passes for the rank test to reach p < 0.01
+    assert suite.name == "nightly" and suite.stats.baseline == "bm25"
+    assert set(suite.measure.latency) == {"single-stream", "offline"} and suite.measure.memory
+    assert suite.measure.repetitions >= 10  # enough passes for the rank test to reach p < 0.01
     assert [d.provider for d in suite.datasets] == ["irds"]
     text = (root / ".github" / "workflows" / "nightly.yml").read_text()
     assert "harness run suites/nightly.toml" in text and 'harness report "$HISTORY"' in text

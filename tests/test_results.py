@@ -1,4 +1,7 @@
-"""Results folders: atomic writes, run ids, choosing the run to write, reading results back."""
+"""Results folders: atomic writes, run ids, choosing the run to write, reading results back.
+
+The cell result's model, its validation and the fixture folder written by an older harness:
+test_cellresult.py."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ import types
 import pytest
 
 from harness import results
+from harness.errors import ResultsError
 from harness.results import (
     CELL_SCHEMA,
     MANIFEST,
+    RUN_SCHEMA,
     cell_path,
     choose_run_dir,
     load_cell,
@@ -104,8 +109,19 @@ def test_new_run_id_format(tmp_path):
 
 def make_run(suite_dir, run_id, status="finished", cells=None):
     folder = suite_dir / run_id
-    write_json(folder / MANIFEST, {"run_id": run_id, "status": status, "cells": cells or {}})
+    write_json(folder / MANIFEST, {"schema": RUN_SCHEMA, "suite": "s", "run_id": run_id, "status": status,
+                                   "cells": cells or {}})
     return folder
+
+
+def cell_dict(cell_id: str, slug: str, status: str = "ok") -> dict:
+    """The smallest cell result a reader accepts."""
+    dataset, pipeline, device = cell_id.split("/")
+    return {"schema": CELL_SCHEMA,
+            "cell": {"id": cell_id, "key": "k", "slug": slug, "dataset": dataset, "pipeline": pipeline,
+                     "device": device},
+            "status": status, "metrics": {"AP": 0.5} if status == "ok" else {},
+            "error": None if status == "ok" else {"phase": "index", "type": "E", "message": "m"}}
 
 
 def test_run_dirs_oldest_first_ignoring_other_folders(tmp_path):
@@ -178,18 +194,31 @@ def test_load_cell_tolerates_garbage(tmp_path, content):
 
 def test_load_cell(tmp_path):
     assert load_cell(tmp_path, "missing") is None
-    write_json(cell_path(tmp_path, "c"), {"schema": CELL_SCHEMA, "status": "ok"})
-    assert load_cell(tmp_path, "c") == {"schema": CELL_SCHEMA, "status": "ok"}
+    write_json(cell_path(tmp_path, "c"), cell_dict("d/p/cpu", "c"))
+    found = load_cell(tmp_path, "c")
+    assert found.status == "ok" and found.metrics == {"AP": 0.5} and found.to_dict() == cell_dict("d/p/cpu", "c")
+    write_json(cell_path(tmp_path, "c"), {"schema": CELL_SCHEMA, "status": "ok"})  # damaged: run again
+    assert load_cell(tmp_path, "c") is None
+    write_json(cell_path(tmp_path, "c"), cell_dict("d/p/cpu", "other"))  # another cell's file
+    assert load_cell(tmp_path, "c") is None
 
 
 def test_load_run_in_manifest_order_skipping_missing(tmp_path):
     run = make_run(tmp_path, "r", cells={"d/b/cpu": "d__b__cpu", "d/a/cpu": "d__a__cpu", "d/gone/cpu": "d__gone__cpu"})
-    for slug in ("d__a__cpu", "d__b__cpu"):
-        write_json(cell_path(run, slug), {"schema": CELL_SCHEMA, "slug": slug})
-    (run / "cells" / "d__gone__cpu.json").write_text("{broken")
+    for cell_id, slug in (("d/a/cpu", "d__a__cpu"), ("d/b/cpu", "d__b__cpu")):
+        write_json(cell_path(run, slug), cell_dict(cell_id, slug))
     manifest, cells = load_run(str(run))
     assert manifest["run_id"] == "r"
-    assert [c["slug"] for c in cells] == ["d__b__cpu", "d__a__cpu"]
+    assert [c.cell.slug for c in cells] == ["d__b__cpu", "d__a__cpu"]
+
+
+def test_load_run_refuses_a_damaged_cell(tmp_path):
+    """A cell that is there but unreadable is not skipped (a leaderboard without it would mislead)."""
+    run = make_run(tmp_path, "r", cells={"d/a/cpu": "d__a__cpu"})
+    (run / "cells").mkdir()
+    (run / "cells" / "d__a__cpu.json").write_text("{broken")
+    with pytest.raises(ResultsError, match=r"d__a__cpu\.json: \(file\): expected a JSON object, got invalid JSON"):
+        load_run(run)
 
 
 def test_load_run_on_a_non_run_folder(tmp_path):

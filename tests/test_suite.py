@@ -136,7 +136,7 @@ def test_overrides(write_suite):
     suite = load_suite(path, ["pipelines.bm25.k1=1.2", "k=50", "stats.alpha=0.01", "pipelines.overlap.ranker.depth=5"],
                        registry=registry_with())
     assert suite.pipelines[0].retriever.params["k1"] == 1.2
-    assert suite.k == 50 and suite.stats["alpha"] == 0.01
+    assert suite.k == 50 and suite.stats.alpha == 0.01
     assert suite.pipelines[1].ranker.depth == 5
     problems = problems_of(path, ["pipelines.bm52.k1=1", "pipelines.bm25.nope=1", "novalue"])
     messages = " | ".join(p.message for p in problems.values())
@@ -215,8 +215,8 @@ def test_declared_parent(write_suite):
 
 def test_margin_settings(write_suite):
     suite = load_suite(write_suite(VALID + "margin = 0.01\nmargin_metric = \"AP\"\n"), registry=registry_with())
-    assert (suite.stats["margin"], suite.stats["margin_metric"]) == (0.01, "AP")
-    assert load_suite(write_suite(VALID), registry=registry_with()).stats["margin"] is None
+    assert (suite.stats.margin, suite.stats.margin_metric) == (0.01, "AP")
+    assert load_suite(write_suite(VALID), registry=registry_with()).stats.margin is None
     cases = {
         "margin = 0.01\nmargin_metric = \"ap\"\n": ("stats.margin_metric", "'ap' is not one of the suite's metrics "
                                                    "(nDCG@10, AP) (did you mean 'AP'?)"),

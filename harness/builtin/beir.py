@@ -48,6 +48,10 @@ class BeirProvider(DatasetProvider):
         docs = jsonl_docs(plain_or_gz(folder / "corpus.jsonl"), ("_id",), ("text",))
         return Collection(folder.name, docs, queries, qrels, metadata={"split": self.split})
 
+    def split_params(self, split: str) -> dict:
+        """The same folder's ``qrels/<split>.tsv`` (a query bank's ``split:<name>``)."""
+        return {**self.config, "split": split}
+
 
 _SPLIT_FILE = re.compile(r"(.+)\.tsv(?:\.gz)?")
 

@@ -42,6 +42,15 @@ class IrdsProvider(DatasetProvider):
         metadata = {"ir_datasets": ir_datasets.__version__}
         return Collection(self.id, docs, queries, qrels, metadata=metadata)
 
+    def split_params(self, split: str) -> dict:
+        """Another split's id (a query bank's ``split:<name>``): this id with its last segment
+        replaced (``beir/scifact/test`` → ``beir/scifact/train``), ``/<name>`` appended to an id
+        without one; a name holding a ``/`` is a whole id."""
+        if "/" in split:
+            return {"id": split}
+        parent = self.id.rsplit("/", 1)[0] if "/" in self.id else self.id
+        return {"id": f"{parent}/{split}"}
+
     def _lookup(self, ir_datasets):
         try:
             dataset = ir_datasets.load(self.id)

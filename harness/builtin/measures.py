@@ -4,15 +4,18 @@ Every family but ``Judged`` is delegated to pytrec_eval (trec_eval's own C code)
 rather than through ir_measures: its Python providers for ``RR@k`` and ``Judged`` re-sort every
 ranking, which makes a 5,000-query × 1,000-document evaluation with them cost 3.2 to 3.4 times as
 much (measured), and they break score ties by ascending document id, where trec_eval takes the
-descending one. Those two therefore read the run's own order, which ``Run`` keeps exactly as
-trec_eval's (see ``harness/ranking.py``):
+descending one. Here instead:
 
-* ``RR@k`` is pytrec_eval's ``recip_rank`` on each query's first k documents;
-* ``Judged@k`` is computed here, with ir_measures' definition.
+* ``RR@k`` is pytrec_eval's ``recip_rank`` where that is at least 1/k (the first relevant
+  document within the first k, in trec_eval's own order), else 0: the value ``recip_rank`` gives
+  on each query's first k documents, without cutting the run;
+* ``Judged@k`` is computed here, with ir_measures' definition, on the run's own order, which
+  ``Run`` reads exactly as trec_eval's (see ``harness/ranking.py``).
 
 All families share one ``evaluate_batch``: one pytrec_eval evaluator per distinct (``rel``,
-``judged_only``), plus a ``recip_rank`` one for ``RR@k``, so a suite's metrics cost one pass over
-the run. docs/metrics.md has the details.
+``judged_only``), so a suite's metrics cost one pass over the run, which pytrec_eval gets as
+``Run._trec_input`` makes it (the scores as given, or rank-encoded). docs/metrics.md has the
+details.
 """
 
 from __future__ import annotations
@@ -68,37 +71,59 @@ class TrecEvalMetric(Metric):
             else:
                 key = (m.config.get("rel", 1), m.config.get("judged_only", False))
                 groups.setdefault(key, []).append(m)
+        data = run._trec_input(qrels) if groups else None
         for (rel, judged_only), group in groups.items():
-            values.update(_pytrec_eval(group, qrels, run, rel, judged_only))
+            values.update(_pytrec_eval(group, qrels, run, data, rel, judged_only))
         return {m.label: MetricValue(trec_mean(values[m.label]), values[m.label]) for m in metrics}
 
 
 def _pytrec_eval(
-    metrics: list[TrecEvalMetric], qrels: dict, run: Run, rel: int, judged_only: bool
+    metrics: list[TrecEvalMetric], qrels: dict, run: Run, data: dict, rel: int, judged_only: bool
 ) -> dict[str, dict[str, float]]:
-    """Per-query values of ``metrics`` (label → qid → value), sharing evaluators."""
+    """Per-query values of ``metrics`` (label → qid → value), sharing evaluators; ``data`` is the
+    run as pytrec_eval takes it (``run._trec_input(qrels)``)."""
     import pytrec_eval  # imports numpy: loaded only when something is evaluated
 
-    def evaluator(measures: set[str]):
-        return pytrec_eval.RelevanceEvaluator(
+    def evaluate(measures: set[str], ranking: dict) -> dict:
+        evaluator = pytrec_eval.RelevanceEvaluator(
             qrels, measures, relevance_level=rel, judged_docs_only_flag=judged_only
         )
+        try:
+            return evaluator.evaluate(ranking)
+        except TypeError:  # ids or scores of a type it refuses (an int id, a Fraction): as read
+            if ranking is run.scores:
+                raise
+            return evaluator.evaluate(run.scores)
 
     out: dict[str, dict[str, float]] = {}
-    whole = [m for m in metrics if m.truncation() is None]
-    if whole:
-        requests = {m.label: m.request() for m in whole}
-        results = evaluator(set(requests.values())).evaluate(run.scores)
-        for label, request in requests.items():
+    requests: dict[str, tuple[str, int | None]] = {}  # label → (measure asked, RR's cutoff)
+    truncated = []
+    for m in metrics:
+        cut = m.truncation()
+        if cut is None:
+            requests[m.label] = (m.request(), None)
+        elif m.measure == "recip_rank":
+            requests[m.label] = (m.measure, cut)
+        else:
+            truncated.append(m)
+    if requests:
+        results = evaluate({request for request, _ in requests.values()}, data)
+        for label, (request, cut) in requests.items():
             key = request.replace(".", "_")  # pytrec_eval reports P.10 as P_10
-            out[label] = {q: v[key] for q, v in results.items()}
-    truncated = [m for m in metrics if m.truncation() is not None]
-    if truncated:
-        rr = evaluator({m.measure for m in truncated})
-        for m in truncated:
-            results = rr.evaluate(_heads(run, m.truncation(), qrels if judged_only else None))
-            out[m.label] = {q: v[m.measure] for q, v in results.items()}
+            if cut is None:
+                out[label] = {q: v[key] for q, v in results.items()}
+            else:
+                out[label] = {q: _within(v[key], cut) for q, v in results.items()}
+    for m in truncated:  # a family pytrec_eval cannot cut but RR: evaluated on the first k
+        results = evaluate({m.measure}, _heads(run, m.truncation(), qrels if judged_only else None))
+        out[m.label] = {q: v[m.measure] for q, v in results.items()}
     return out
+
+
+def _within(rr: float, k: int) -> float:
+    """RR@k from RR: trec_eval's ``1.0 / rank`` when rank <= k, else 0 (what ``recip_rank`` gives
+    on the first k documents: the same rank, -J's filter included, as the same double)."""
+    return rr if rr > 0 and round(1 / rr) <= k else 0.0
 
 
 def _heads(run: Run, k: int, judged: dict | None) -> dict[str, dict[str, float]]:
@@ -209,10 +234,9 @@ class Judged(TrecEvalMetric):
 
     def judged_rates(self, qrels: dict, run: Run) -> dict[str, float]:
         out = {}
-        for q, docs in run.items():
+        for q, head in (run.truncate(self.cutoff) if self.cutoff else run).items():
             grades = qrels.get(q)
             if grades:  # the queries pytrec_eval evaluates: in the run and judged
-                head = list(islice(docs, self.cutoff)) if self.cutoff else list(docs)
                 out[q] = sum(d in grades for d in head) / len(head) if head else 0.0
         return out
 

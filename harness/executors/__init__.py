@@ -19,7 +19,7 @@ from .base import Executor, Job, RunContext
 
 def create(suite: Suite, progress: Progress) -> Executor:
     """The executor the suite's ``[execution]`` table asks for."""
-    if suite.execution["executor"] == "dask":
+    if suite.execution.executor == "dask":
         from .dask import DaskExecutor
 
         return DaskExecutor(suite, progress)

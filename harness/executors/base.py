@@ -10,10 +10,12 @@ from pathlib import Path
 
 from ..cache import ArtifactCache
 from ..cell import CellRunner, now
+from ..cellresult import CellError, CellResult, Execution, Hardware, Phase
 from ..components import Progress
+from ..errors import HarnessError
 from ..measure import hardware
 from ..measure.isolation import ChildOutcome
-from ..results import cell_path, run_file_path, write_atomic, write_json
+from ..results import cell_path, run_file_path, write_atomic, write_cell
 from ..suite import Cell, Suite
 
 
@@ -51,7 +53,7 @@ class Executor:
         """The manifest's ``executor`` entry."""
         raise NotImplementedError
 
-    def run(self, jobs: list[Job], ctx: RunContext) -> Iterator[dict]:
+    def run(self, jobs: list[Job], ctx: RunContext) -> Iterator[CellResult]:
         raise NotImplementedError
 
     def __enter__(self) -> Executor:
@@ -61,7 +63,7 @@ class Executor:
         return None
 
 
-class HandoverError(ValueError):
+class HandoverError(HarnessError, ValueError):
     """A cell that cannot be pickled for another process."""
 
 
@@ -102,22 +104,24 @@ def child_failure(child: ChildOutcome, timeout: float | None) -> tuple[str, str,
 
 def failed_result(ctx: RunContext, job: Job, execution: dict, kind: str, message: str, *, phase: str = "start",
                   records: dict | None = None, seconds: float = 0.0, more: dict | None = None,
-                  machine: dict | None = None) -> dict:
+                  machine: dict | None = None) -> CellResult:
     """A failed result for a cell whose process left none; ``machine``: the fingerprint of where it ran."""
+    made = "the failed result being made"
     result = ctx.runner.skeleton(job.cell, job.key)
-    result["error"] = {"phase": phase, "type": kind, "message": message, "traceback": None, **(more or {})}
-    result["phases"] = records or {}
-    result["hardware"] = machine or hardware.fingerprint(job.cell.device)
-    result.update(execution=execution, seconds=seconds, finished=now())
+    result.error = CellError(phase=phase, type=kind, message=message, traceback=None, extra=dict(more or {}))
+    result.phases = {name: Phase.parse(record, made, f"phases.{name}") for name, record in (records or {}).items()}
+    result.hardware = Hardware.parse(machine or hardware.fingerprint(job.cell.device), made, "hardware")
+    result.execution = Execution.parse(execution, made, "execution")
+    result.seconds, result.finished = seconds, now()
     return result
 
 
-def write_result(run_dir: Path, result: dict, run_file: str | None = None) -> None:
+def write_result(run_dir: Path, result: CellResult, run_file: str | None = None) -> None:
     """A result sent back from elsewhere, into the run folder: its run file first, then its JSON (a
     cell counts as done once its JSON exists)."""
-    if run_file is not None and result.get("run_file"):
-        write_atomic(run_file_path(run_dir, result["cell"]["slug"]), run_file)
-    write_json(cell_path(run_dir, result["cell"]["slug"]), result)
+    if run_file is not None and result.run_file:
+        write_atomic(run_file_path(run_dir, result.cell.slug), run_file)
+    write_cell(cell_path(run_dir, result.cell.slug), result)
 
 
 def remove_partial_files(run_dir: Path) -> None:

@@ -26,13 +26,15 @@ import queue
 import uuid
 from collections.abc import Iterator
 
+from ..cellresult import CellResult, Concurrent
+from ..errors import HarnessError
 from ..measure.isolation import ChildOutcome
 from .base import Executor, HandoverError, Job, RunContext, child_failure, failed_result, payload, write_result
 from .tasks import run_task
 from .timeline import Timeline
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(HarnessError, RuntimeError):
     """The cluster cannot be used (unreachable scheduler, dask not installed); the message says why."""
 
 
@@ -42,10 +44,10 @@ class DaskExecutor(Executor):
     def __init__(self, suite, progress):
         super().__init__(suite, progress)
         settings, measure = suite.execution, suite.measure
-        self.address = settings["scheduler"]
-        self.workers = settings["workers"] or max(1, (os.cpu_count() or 1) // (measure["threads"] or 1))
-        self.retries = settings["retries"]
-        self.exclusive = bool(measure["latency"] or measure["memory"]) and not measure["concurrent"]
+        self.address = settings.scheduler
+        self.workers = settings.workers or max(1, (os.cpu_count() or 1) // (measure.threads or 1))
+        self.retries = settings.retries
+        self.exclusive = bool(measure.latency or measure.memory) and not measure.concurrent
         self.cluster = self.client = None
 
     def __enter__(self) -> DaskExecutor:
@@ -91,12 +93,12 @@ class DaskExecutor(Executor):
 
     # -- the run -------------------------------------------------------------------------------
 
-    def run(self, jobs: list[Job], ctx: RunContext) -> Iterator[dict]:
+    def run(self, jobs: list[Job], ctx: RunContext) -> Iterator[CellResult]:
         from distributed import wait
 
         from . import shards
 
-        if self.suite.measure["isolation"] == "none":
+        if self.suite.measure.isolation == "none":
             self.progress.log("note: the dask executor runs every cell in a process of its own "
                               "(measure.isolation = \"none\" applies to the local executor)")
         self.ctx, self.topic = ctx, f"harness-{uuid.uuid4().hex}"
@@ -147,8 +149,8 @@ class DaskExecutor(Executor):
     def submit(self, job_bytes: bytes, spec: dict, *after, priority: int = 0, other: bool = False):
         """A job on the cluster (tasks.run_task); ``after``: futures it waits for; ``other``: not a
         cell (a shard's work), followed here for the timeline only."""
-        spec = {"topic": self.topic, "exclusive": self.exclusive, "threads": self.suite.measure["threads"],
-                "timeout": self.suite.measure["timeout"], **spec}
+        spec = {"topic": self.topic, "exclusive": self.exclusive, "threads": self.suite.measure.threads,
+                "timeout": self.suite.measure.timeout, **spec}
         future = self.client.submit(run_task, job_bytes, spec, *after, pure=False, priority=priority,
                                     key=f"harness-{spec['id'].replace('/', '-')}-{uuid.uuid4().hex[:8]}")
         if other:
@@ -179,8 +181,8 @@ class DaskExecutor(Executor):
         """Submit an attempt at the cell (its future, or None when it cannot be handed over);
         ``after``: futures to wait for (a retry waits for nothing)."""
         measure = self.suite.measure
-        execution = {"executor": "dask", "isolation": "subprocess", "timeout": measure["timeout"],
-                     "concurrent": {"allowed": measure["concurrent"], "alongside": []}, "cpus": None,
+        execution = {"executor": "dask", "isolation": "subprocess", "timeout": measure.timeout,
+                     "concurrent": {"allowed": measure.concurrent, "alongside": []}, "cpus": None,
                      "attempt": uuid.uuid4().hex, "attempts": attempt, "retried": history}
         try:
             job_bytes = payload(self.ctx, job.cell, job.key, execution)
@@ -194,7 +196,7 @@ class DaskExecutor(Executor):
         pending[future] = (job, execution)
         return future
 
-    def _finish(self, pending: dict, future) -> dict | None:
+    def _finish(self, pending: dict, future) -> CellResult | None:
         """The cell's result, written; None when it was submitted again."""
         job = pending[future][0]
         result = self._outcome(pending, future)
@@ -203,20 +205,21 @@ class DaskExecutor(Executor):
                 self._submit(pending, waiting, 1, [], after)
         return result
 
-    def _outcome(self, pending: dict, future) -> dict | None:
+    def _outcome(self, pending: dict, future) -> CellResult | None:
         job, execution = pending.pop(future)
         reply = future.result() if future.status == "finished" else {}
         worker = reply.get("worker")
         self.timeline.finished(job.cell.id, reply.get("started"), reply.get("ended"), worker)
-        result = reply.get("result")
-        if result and result["execution"].get("attempt") == execution["attempt"]:
-            result["execution"]["worker"] = worker
-            result["execution"]["concurrent"]["alongside"] = self.timeline.alongside(job.cell.id)
+        result = _returned(reply.get("result"), job)
+        if result and result.execution and result.execution.attempt == execution["attempt"]:
+            result.execution.worker = worker
+            result.execution.concurrent = result.execution.concurrent or Concurrent()
+            result.execution.concurrent.alongside = self.timeline.alongside(job.cell.id)
             write_result(self.ctx.run_dir, result, reply.get("run_file"))
             return result
         if reply.get("child"):
             child = ChildOutcome(**reply["child"])
-            kind, message, more = child_failure(child, self.suite.measure["timeout"])
+            kind, message, more = child_failure(child, self.suite.measure.timeout)
             retry = bool(child.signal) and not (child.timed_out or child.stopped)
             phase, records, seconds = child.phase or "start", child.records, child.seconds
         else:  # the worker died under it (KilledWorker), the job broke, or it was cancelled before it began
@@ -237,18 +240,26 @@ class DaskExecutor(Executor):
         result = failed_result(self.ctx, job, execution, kind, message, phase=phase, records=records,
                                seconds=seconds, more=more, machine=reply.get("fingerprint"))
         if not reply.get("fingerprint"):  # its worker was lost before it could say what machine it was
-            result["hardware"] = None
+            result.hardware = None
         write_result(self.ctx.run_dir, result)
         return result
 
-    def _reconcile(self, written: list[dict]) -> None:
+    def _reconcile(self, written: list[CellResult]) -> None:
         """Jobs that started before a cell ended but whose start event came late: the final lists."""
         for result in written:
-            alongside = self.timeline.alongside(result["cell"]["id"])
-            concurrent = result["execution"]["concurrent"]
-            if "worker" in result["execution"] and concurrent["alongside"] != alongside:
-                concurrent["alongside"] = alongside
+            alongside = self.timeline.alongside(result.cell.id)
+            execution = result.execution
+            if execution and execution.worker is not None and execution.concurrent \
+                    and execution.concurrent.alongside != alongside:
+                execution.concurrent.alongside = alongside
                 write_result(self.ctx.run_dir, result)  # the JSON only: the run file is already in place
+
+
+def _returned(data: dict | None, job: Job) -> CellResult | None:
+    """The result a worker sent back (the JSON its process wrote), checked; None when it sent none."""
+    if not data:
+        return None
+    return CellResult.from_dict(data, f"the result of {job.cell.id} sent back by its worker")
 
 
 def _stage(job: Job) -> str:

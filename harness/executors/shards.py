@@ -27,9 +27,10 @@ import time
 from dataclasses import dataclass
 
 from ..cache import ArtifactCache, cache_key
+from ..capabilities import CacheAware, Persistent, Sharded, supports
 from ..components import Context, Progress
 from ..datasets import load_dataset
-from ..stages import StageExecutor, _canonical
+from ..stages import StageExecutor, index_key
 from .base import payload
 
 
@@ -45,18 +46,14 @@ class Shard:
 
 def shardable(spec) -> bool:
     """A retriever stage the executor can shard (compressed models are not sharded)."""
-    return all(callable(getattr(spec.cls, m, None)) for m in ("index_shard", "merge_index")) and not spec.compressors
-
-
-def _persistent(component) -> bool:
-    return callable(getattr(component, "save", None)) and callable(getattr(component, "load", None))
+    return supports(spec.cls, Sharded) and not spec.compressors
 
 
 # -- in the run (the Dask client) ------------------------------------------------------------------
 
 def prepare(executor, jobs: list, ctx) -> dict:
     """Submit the shards and merges the cells need; cell id -> the merge's future."""
-    size = ctx.suite.execution["shard_documents"]
+    size = ctx.suite.execution.shard_documents
     groups: dict[tuple, list] = {}
     for job in jobs if size else ():
         spec = job.cell.pipeline.retriever
@@ -117,16 +114,15 @@ def run_shard_job(job: dict, registry, cache: ArtifactCache, progress: Progress)
         ctx = Context(device=cell.device, base_dir=suite.base_dir, seed=suite.seed, progress=progress,
                       collection=collection, cache=cache)
         ident = StageExecutor(registry, cache).identity(spec, component, ctx)
-        # The key stages.py gives the index, so that the cells find what the merge saves.
-        key = cache_key("index", ident, collection.corpus_fingerprint, default=_canonical)
+        key = index_key(ident, collection)  # the cells find what the merge saves
         if job["kind"] == "plan":
-            persistent = _persistent(component)
-            if persistent:
+            if supports(component, Persistent):
                 ready = cache.get("indexes", key) is not None
-            else:
-                check = getattr(component, "index_cached", None)
+            elif supports(component, CacheAware):
                 component.setup(ctx)
-                ready = bool(check(collection, ctx)) if callable(check) else True  # unknowable: don't shard
+                ready = bool(component.index_cached(collection, ctx))
+            else:
+                ready = True  # unknowable: don't shard
             return {"documents": len(collection.docs), "key": key, "ready": ready}
         component.setup(ctx)
         if job["kind"] == "shard":
@@ -165,7 +161,7 @@ def _merge(component, collection, shards: list[Shard], key: str, cache: Artifact
     info = {"shards": parts, "merge_seconds": round(time.perf_counter() - started, 6),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname()}
     info["seconds"] = round(sum(p["seconds"] for p in parts) + info["merge_seconds"], 6)  # CPU-side work, summed
-    if _persistent(component):
+    if supports(component, Persistent):
         with cache.write("indexes", key, **info) as folder:
             component.save(folder / "index")
     for folder in folders:  # merged: the index (or the component's own entry) holds it all now

@@ -18,7 +18,8 @@ import json
 import math
 from pathlib import Path
 
-from ..results import load_run, write_atomic
+from ..errors import reading
+from ..results import MANIFEST, load_run, write_atomic
 from .analysis import SCHEMA, analyse
 from .table import hardware_refusal, leaderboard_frame
 
@@ -36,7 +37,8 @@ def write_leaderboard(run_dir: str | Path, mixed_hardware: bool = False, *, base
     for (``formats`` overrides them; ``baseline``, ``intervals``, ``margin`` and ``margin_metric``
     override its ``[stats]`` settings); returns the paths written, in ``FORMATS`` order."""
     run_dir = Path(run_dir)
-    manifest, cells = load_run(run_dir)
+    with reading(run_dir / MANIFEST):  # a damaged manifest: ResultsError naming it
+        manifest, cells = load_run(run_dir)
     data = clean(analyse(manifest, cells, mixed_hardware=mixed_hardware, baseline=baseline, intervals=intervals,
                          margin=margin, margin_metric=margin_metric))
     wanted = formats if formats is not None else (manifest.get("output") or {}).get("leaderboard", FORMATS)

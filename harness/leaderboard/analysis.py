@@ -11,20 +11,22 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from ..cellresult import CellResult, as_results
 from ..stats import StatsError, stats_settings
 from .compressed import compressed_section
 from .pareto import fronts
 from .significance import group_statistics, macro_means
-from .table import COST_AXES, base_rows, cost_spread, hardware_refusal, metric_labels
+from .table import COST_AXES, base_rows, cached_counts, cost_spread, hardware_refusal, metric_labels
 
 SCHEMA = "harness.leaderboard/1"
 KEYS = ("dataset", "pipeline", "device", "status")
 
 
-def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, baseline: str | None = None,
+def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = False, baseline: str | None = None,
             intervals: str | None = None, margin: float | None = None, margin_metric: str | None = None) -> dict:
     """The leaderboard of one run as a JSON-ready dict; ``baseline``, ``intervals``, ``margin`` and
     ``margin_metric`` override the run's ``[stats]`` settings (``harness leaderboard --baseline``...)."""
+    cells = as_results(cells)
     metrics = metric_labels(manifest, cells)
     primary = metrics[0] if metrics else None
     notes: list[str] = []
@@ -40,13 +42,14 @@ def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, 
     refusal = None if mixed_hardware else hardware_refusal(cells)
     flat = base_rows(manifest, cells, mixed_hardware)
     columns = [c for c in (flat[0] if flat else {}) if c in KEYS or any(r.get(c) is not None for r in flat)]
-    by_key = {(c["cell"]["dataset"], c["cell"]["pipeline"], c["cell"]["device"]): c for c in cells}
+    by_key = {(c.cell.dataset, c.cell.pipeline, c.cell.device): c for c in cells}
     rows = []
     for row in flat:
         cell = by_key[(row["dataset"], row["pipeline"], row["device"])]
         rows.append({**{k: row[k] for k in KEYS},
                      "values": {c: row[c] for c in columns if c not in KEYS},
                      "spread": {} if refusal else cost_spread(cell),
+                     "cached_counts": cached_counts(cell),  # counter columns counted in an earlier run
                      "stats": {}, "group": None, "pareto": []})
     chosen, baseline_note = resolve_baseline(settings.baseline, manifest, cells)
     if baseline_note:
@@ -89,9 +92,9 @@ def analyse(manifest: dict, cells: list[dict], *, mixed_hardware: bool = False, 
     }
 
 
-def run_settings(manifest: dict, cells: list[dict], notes: list[str]):
+def run_settings(manifest: dict, cells: list[CellResult], notes: list[str]):
     """The run's resolved ``[stats]`` settings; the seed defaults to the suite's (in each cell's config)."""
-    seed = next((c.get("config", {}).get("seed") for c in cells if c.get("config")), 0) or 0
+    seed = next((c.config.seed for c in cells if c.config.seed is not None), 0) or 0
     try:
         return stats_settings(manifest.get("stats"), seed)
     except ValueError as exc:  # a manifest edited by hand, or from a future version
@@ -99,15 +102,14 @@ def run_settings(manifest: dict, cells: list[dict], notes: list[str]):
         return stats_settings({}, seed)
 
 
-def resolve_baseline(requested: str | None, manifest: dict, cells: list[dict]) -> tuple[str | None, str | None]:
+def resolve_baseline(requested: str | None, manifest: dict, cells: list[CellResult]) -> tuple[str | None, str | None]:
     """(the baseline pipeline, a note): a sweep's base name means its first variant, said so."""
     if not requested:
         return None, None
-    names = list(dict.fromkeys([*manifest.get("pipelines", []), *(c["cell"]["pipeline"] for c in cells)]))
+    names = list(dict.fromkeys([*manifest.get("pipelines", []), *(c.cell.pipeline for c in cells)]))
     if requested in names:
         return requested, None
-    variants = [n for n in names if any(c["cell"]["pipeline"] == n and c["cell"].get("base") == requested
-                                        for c in cells)]
+    variants = [n for n in names if any(c.cell.pipeline == n and c.cell.base == requested for c in cells)]
     if variants:
         return variants[0], (f"baseline {requested!r} is a sweep: its first variant {variants[0]!r} is the "
                              "baseline (name a variant in [stats] baseline to choose another)")

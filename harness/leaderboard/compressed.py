@@ -10,6 +10,7 @@ it as ``compressed``; the renderers show it as its own table.
 
 from __future__ import annotations
 
+from ..cellresult import CellResult
 from ..stats import StatsError, non_inferiority_verdict
 from ..stats.noninferiority import RULE
 from .parents import find_parents
@@ -23,7 +24,7 @@ def _ratio(value, parent):
     return value / parent
 
 
-def compressed_section(rows: list[dict], by_key: dict, cells: list[dict], metrics: list[str], settings,
+def compressed_section(rows: list[dict], by_key: dict, cells: list[CellResult], metrics: list[str], settings,
                        notes: list[str]) -> dict | None:
     """The ``compressed`` entry of the leaderboard dict, or None when no pipeline of the run is
     compressed or declares a parent."""
@@ -82,8 +83,9 @@ def _key(row: dict) -> tuple[str, str, str]:
     return row["dataset"], row["pipeline"], row["device"]
 
 
-def _verdict(cell: dict, parent: dict, metric: str, margin: float, s, notes: list[str], where: str) -> dict | None:
-    values, base = (cell.get("per_query") or {}).get(metric), (parent.get("per_query") or {}).get(metric)
+def _verdict(cell: CellResult, parent: CellResult, metric: str, margin: float, s, notes: list[str],
+             where: str) -> dict | None:
+    values, base = cell.per_query.get(metric), parent.per_query.get(metric)
     if not values or not base:
         notes.append(f"{where}: no per-query {metric} values (output.per_query = false?): no non-inferiority verdict")
         return None

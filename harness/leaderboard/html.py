@@ -13,8 +13,7 @@ from html import escape
 
 from . import compressed_view
 from .page import bullets, cell, number, page, table, text_cell
-from .render import AXIS_WORDS, SHORT, cell_text, legend, statistics_text, table_columns
-from .table import COST_AXES
+from .render import axis_short, axis_words, cell_text, legend, statistics_text, table_columns
 
 DRAW = r"""
 function draw(data) {
@@ -96,7 +95,7 @@ def _main_table(data: dict) -> str:
             if column in data["metrics"]:
                 cells.append(_metric_cell(row, column))
             elif column == "Pareto":
-                badges = "".join(f'<span class="badge" title="{escape(AXIS_WORDS[a])}">{SHORT[a]}</span>'
+                badges = "".join(f'<span class="badge" title="{escape(axis_words(a))}">{escape(axis_short(a))}</span>'
                                  for a in row["pareto"])
                 cells.append(cell(badges, len(row["pareto"]) or None, "text"))
             elif column in ("dataset", "pipeline", "device", "status", "group"):
@@ -175,8 +174,8 @@ def _scatter_section(data: dict) -> list[str]:
         if entry["note"]:
             out.append(f"<p class=note>{where}: {escape(entry['note'])}</p>")
             continue
-        options = "".join(f'<option value="{escape(a)}">{escape(AXIS_WORDS[a])} ({escape(a)})</option>'
-                          for a in COST_AXES if a in entry["axes"])
+        options = "".join(f'<option value="{escape(a)}">{escape(axis_words(a))} ({escape(a)})</option>'
+                          for a in entry["axes"])
         figures.append(f'<figure data-plot="scatter" data-dataset="{escape(entry["dataset"])}" '
                        f'data-device="{escape(entry["device"])}"><div class="canvas"></div><figcaption>{where}: '
                        f'x axis <select>{options}</select>. Error bars: the metric\'s bootstrap interval, the '

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..cellresult import CellResult, as_results
+
 STAGES = ("retriever", "ranker")
 DECLARED, DETECTED = "declared", "detected"
 
@@ -35,13 +37,13 @@ class Parent:
         return asdict(self)
 
 
-def pipeline_configs(cells: list[dict]) -> dict[str, dict]:
+def pipeline_configs(cells: list[CellResult]) -> dict[str, dict]:
     """``{pipeline: its recorded configuration}``, in cell order; a pipeline's first cell that
     records one decides (every cell of a pipeline records the same)."""
     out: dict[str, dict] = {}
-    for cell in cells:
-        name = cell["cell"]["pipeline"]
-        config = (cell.get("config") or {}).get("pipeline")
+    for cell in as_results(cells):
+        name = cell.cell.pipeline
+        config = cell.config.pipeline
         if name not in out and isinstance(config, dict):
             out[name] = config
     return out
@@ -74,7 +76,7 @@ def stages(config: dict) -> dict:
     return {stage: config[stage] for stage in STAGES if config.get(stage) is not None}
 
 
-def find_parents(cells: list[dict]) -> list[Parent]:
+def find_parents(cells: list[CellResult]) -> list[Parent]:
     """A ``Parent`` for every pipeline of the run that is compressed or declares a parent, in
     pipeline order."""
     configs = pipeline_configs(cells)

@@ -5,13 +5,17 @@ better on one (higher quality; lower latency or memory, higher QPS). The front i
 points nothing dominates: for any pipeline off the front, another one is as good or better on
 both counts. Identical points do not dominate each other, so both stay on the front. Fronts use
 the point estimates: a pipeline just off the front may not differ significantly from one on it.
+
+The cost axes are latency, throughput and memory (``COST_AXES``) and every cost counter the cells
+report (``costs.pairs_scored``: mean per query, lower is better). Counters do not depend on the
+hardware, so their fronts are drawn even when the timings' are refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .table import COST_AXES
+from .table import COST_AXES, COUNTER
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -37,14 +41,16 @@ def fronts(rows: list[dict], quality: str | None, cost_refusal: str | None) -> t
     ``name``, ``status`` and ``values``). The note says why there is no front at all."""
     if quality is None:
         return {}, "no front: the suite has no metric"
-    if cost_refusal:
-        return {}, "no front: the cells were measured on different hardware (re-render with --mixed-hardware)"
     ok = [r for r in rows if r["status"] == "ok" and _number(r["values"].get(quality))]
+    counters = {c: True for r in ok for c in r["values"] if c.startswith(COUNTER)}
+    axes = counters if cost_refusal else {**COST_AXES, **counters}
     out = {}
-    for axis, lower in COST_AXES.items():
+    for axis, lower in axes.items():
         points = {r["name"]: (r["values"][quality], r["values"][axis]) for r in ok if _number(r["values"].get(axis))}
         if points:
             out[axis] = {"front": pareto_front(points, lower_cost_is_better=lower), "points": len(points)}
+    if not out and cost_refusal:
+        return {}, "no front: the cells were measured on different hardware (re-render with --mixed-hardware)"
     if not out:
         return {}, ("no front: no latency, throughput or memory figures (set measure.latency and "
                     "measure.memory to measure them)")

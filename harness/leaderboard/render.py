@@ -15,12 +15,26 @@ from . import compressed_view
 LEFT = ("dataset", "pipeline", "device", "hardware", "status", "group", "Pareto")
 SHORT = {"p50 ms": "p50", "p95 ms": "p95", "QPS": "QPS", "peak MiB": "MiB"}
 AXIS_WORDS = {"p50 ms": "p50 latency", "p95 ms": "p95 latency", "QPS": "throughput", "peak MiB": "peak memory"}
+COUNTER = "costs."  # cost counter columns (table.py): costs.<name>, mean per query
+CACHED_MARK = "†"  # a count recorded when an earlier run computed the stage (served from the cache)
+
+
+def axis_short(axis: str) -> str:
+    """A Pareto axis as a badge: ``p50``, ``QPS``, ``pairs_scored``."""
+    return SHORT.get(axis) or axis.removeprefix(COUNTER)
+
+
+def axis_words(axis: str) -> str:
+    """A Pareto axis in words: ``p50 latency``, ``pairs_scored per query``."""
+    return AXIS_WORDS.get(axis) or f"{axis.removeprefix(COUNTER)} per query"
 
 
 def number_text(column: str, value) -> str:
     """Metrics with 4 decimals, seconds and milliseconds with 3, QPS and MiB with 1, gaps as "-"."""
     if value is None or (isinstance(value, float) and value != value):
         return "-"
+    if column.startswith(COUNTER) and isinstance(value, (int, float)):
+        return f"{value:.4g}" if abs(value) >= 1e6 else f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
     if isinstance(value, float):
         if column.endswith((" s", " ms")):
             return f"{value:.3f}"
@@ -56,10 +70,11 @@ def cell_text(row: dict, column: str, data: dict) -> str:
     if column == "group":
         return row["group"] or "-"
     if column == "Pareto":
-        return " ".join(SHORT[a] for a in row["pareto"])
+        return " ".join(axis_short(a) for a in row["pareto"])
     if column in data["metrics"]:
         return metric_text(row, column)
-    return number_text(column, row["values"].get(column))
+    text = number_text(column, row["values"].get(column))
+    return text + CACHED_MARK if column in row.get("cached_counts", ()) and text != "-" else text
 
 
 def render_markdown(data: dict) -> str:
@@ -126,8 +141,16 @@ def legend(data: dict, columns: list[str]) -> list[str]:
     if "group" in columns:
         out.append(f"group: pipelines sharing a letter are not significantly different on {data['primary']} "
                    "(`a` holds the best); a pipeline may hold several letters")
+    counters = [c for c in columns if c.startswith(COUNTER)]
+    if counters:
+        out.append(f"{', '.join(f'`{c}`' for c in counters)}: cost counters the pipeline's components reported, "
+                   "mean per query (counts, not timings; the cell JSON has totals and per-query values)")
+    if any(r["values"].get(c) is not None for r in data["rows"] for c in r.get("cached_counts", ()) if c in counters):
+        out.append(f"{CACHED_MARK}: counted when an earlier run computed the stage (its run served from the "
+                   "artifact cache), not in this run")
     if "Pareto" in columns:
-        axes = ", ".join(f"{SHORT[a]} = {w}" for a, w in AXIS_WORDS.items())
+        shown = [*AXIS_WORDS, *(c for c in counters if any(c in r["pareto"] for r in data["rows"]))]
+        axes = ", ".join(f"{axis_short(a)} = {axis_words(a)}" for a in shown)
         out.append(f"Pareto: on the front of {data['primary']} against that cost, dataset by dataset ({axes}): "
                    "no other pipeline is at least as good on both and better on one")
     return out
@@ -169,7 +192,7 @@ def _pareto_section(data: dict) -> list[str]:
         if entry["note"]:
             out.append(f"- {where}: {entry['note']}")
         for axis, front in entry["axes"].items():
-            out.append(f"- {where}, {AXIS_WORDS[axis]} ({axis}): {', '.join(front['front'])}")
+            out.append(f"- {where}, {axis_words(axis)} ({axis}): {', '.join(front['front'])}")
     return out
 
 

@@ -30,7 +30,7 @@ def _per_query(rows: list[dict], by_key: dict, metric: str) -> dict[str, dict]:
     """``{pipeline: {query: value}}`` of the rows' cells that finished and kept per-query values."""
     out = {}
     for row in rows:
-        values = (by_key[_key(row)].get("per_query") or {}).get(metric) if row["status"] == "ok" else None
+        values = by_key[_key(row)].per_query.get(metric) if row["status"] == "ok" else None
         if values:
             out[row["pipeline"]] = values
     return out
@@ -44,8 +44,8 @@ def _lacking_per_query(ok: list[dict], by_key: dict, metrics: list[str]) -> list
     lacking = set()
     for row in ok:
         cell = by_key[_key(row)]
-        kept = cell.get("per_query") or {}
-        values = cell.get("metrics") or {}
+        kept = cell.per_query
+        values = cell.metrics
         if not kept or any(values.get(m) is not None and not kept.get(m) for m in per_query_metrics):
             lacking.add(row["pipeline"])
     return sorted(lacking)

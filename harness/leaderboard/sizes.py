@@ -13,6 +13,8 @@ the compressed cell and its parent are compared instead.
 
 from __future__ import annotations
 
+from ..cellresult import CellResult, Phase
+
 REPORTS = "compression reports"
 FIGURES = "parameter_bytes figures"
 
@@ -34,12 +36,12 @@ def _compressed_stages(config) -> int:
     return 0
 
 
-def _figure(record: dict, name: str):
-    value = ((record.get("figures") or {}).get(name) or {}).get("value")
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _figure(record: Phase, name: str):
+    found = record.figures.get(name)
+    return found.value if found else None
 
 
-def _stage_bytes(phases: dict) -> dict[str, int | float]:
+def _stage_bytes(phases: dict[str, Phase]) -> dict[str, int | float]:
     """``{compress phase name: parameter_bytes}`` of each stage's index (retriever) or prepare
     (ranker) phase, keyed by the compress phase that stage would have."""
     out = {}
@@ -52,15 +54,15 @@ def _stage_bytes(phases: dict) -> dict[str, int | float]:
     return out
 
 
-def report_sizes(cell: dict) -> tuple[int, int] | None:
+def report_sizes(cell: CellResult) -> tuple[int, int] | None:
     """(bytes before, bytes after) the cell's compressors, from its compression reports: each
     compressed stage's first ``bytes_before`` and last ``bytes_after``, plus the parameter_bytes
     of its stages without compressors on both sides. None unless every compressed stage has a
     report with both numbers."""
-    phases = cell.get("phases") or {}
-    reports = {name: record["reports"] for name, record in phases.items()
-               if _phase_root(name, "compress") is not None and record.get("reports")}
-    expected = _compressed_stages((cell.get("config") or {}).get("pipeline"))
+    phases = cell.phases
+    reports = {name: record.reports for name, record in phases.items()
+               if _phase_root(name, "compress") is not None and record.reports}
+    expected = _compressed_stages(cell.config.pipeline)
     if not reports or len(reports) < expected:
         return None
     before = after = 0
@@ -75,13 +77,13 @@ def report_sizes(cell: dict) -> tuple[int, int] | None:
     return before, after
 
 
-def figure_bytes(cell: dict) -> int | float | None:
+def figure_bytes(cell: CellResult) -> int | float | None:
     """The sum of the cell's parameter_bytes figures, or None when it has none."""
-    sizes = _stage_bytes(cell.get("phases") or {})
+    sizes = _stage_bytes(cell.phases)
     return sum(sizes.values()) if sizes else None
 
 
-def size_comparison(cell: dict, parent: dict) -> dict:
+def size_comparison(cell: CellResult, parent: CellResult) -> dict:
     """``{bytes, parent_bytes, ratio, source}`` for a compressed cell and its parent's cell
     (ratio = bytes / parent_bytes); every field None, and ``source`` None, when neither record
     gives both sides."""

@@ -5,10 +5,17 @@ peak resident memory (MiB), and the wall seconds of the index, retrieve and rera
 measured on different hardware does not belong in one ranking: when the cells' hardware
 fingerprints differ, the cost columns are left out (and the reason given) unless
 ``mixed_hardware`` is set, which adds a ``hardware`` column instead.
+
+Cost counters (the cell result's ``costs``, harness/costs.py) add a column each, ``costs.<name>``:
+the counter's mean per query. Counts do not depend on the hardware, so they are shown either way;
+a counter whose counts are incomplete (a cached run recorded before counters existed) shows none.
+Each is a Pareto axis too (``cost_axes``), lower being better.
 """
 
 from __future__ import annotations
 
+from ..cellresult import CellResult, Phase, as_results
+from ..costs import reported
 from ..measure.hardware import describe
 
 TIME_PHASES = ("index", "retrieve", "rerank")
@@ -16,34 +23,56 @@ LATENCY = ("p50", "p95")
 MIB = 2**20
 # The cost figures a Pareto front can be drawn against: column -> whether lower is better.
 COST_AXES = {"p50 ms": True, "p95 ms": True, "QPS": False, "peak MiB": True}
+COUNTER = "costs."  # a cost counter's column: costs.<name>, its mean per query
 
 
-def leaderboard_frame(manifest: dict, cells: list[dict], mixed_hardware: bool = False):
+def cost_axes(columns) -> dict[str, bool]:
+    """The Pareto axes of a leaderboard with these columns: ``COST_AXES`` and every cost counter."""
+    return {**COST_AXES, **{c: True for c in columns if c.startswith(COUNTER)}}
+
+
+def counter_names(cells: list[CellResult]) -> list[str]:
+    """The cost counters any cell reports, in the order they first appear."""
+    return list(dict.fromkeys(name for cell in cells for name in (cell.costs or {})))
+
+
+def cached_counts(cell: CellResult) -> list[str]:
+    """The counter columns of ``cell`` whose counts came (wholly or partly) from the artifact cache:
+    counted when an earlier run computed the stage, not in this run."""
+    return [COUNTER + name for name, entry in (cell.costs or {}).items()
+            if isinstance(entry, dict) and "cache" in str(entry.get("source", "")).split("+")]
+
+
+def leaderboard_frame(manifest: dict, cells: list[CellResult], mixed_hardware: bool = False):
     """A pandas DataFrame: dataset, pipeline, device, each metric, cost columns, status."""
     import pandas as pd
 
-    rows = base_rows(manifest, cells, mixed_hardware)
+    rows = base_rows(manifest, as_results(cells), mixed_hardware)
     frame = pd.DataFrame(rows)
     return frame if frame.empty else frame.dropna(axis=1, how="all")
 
 
-def base_rows(manifest: dict, cells: list[dict], mixed_hardware: bool = False) -> list[dict]:
+def base_rows(manifest: dict, cells: list[CellResult], mixed_hardware: bool = False) -> list[dict]:
     """The rows of ``leaderboard_frame`` as dicts, in leaderboard order: datasets in suite order,
     then the first metric descending (ties keep cell order), failed cells last."""
+    cells = as_results(cells)
     metrics = metric_labels(manifest, cells)
     dataset_order = {name: i for i, name in enumerate(manifest.get("datasets", []))}
     show_cost = mixed_hardware or not hardware_refusal(cells)
+    counters = counter_names(cells)
     rows = []
     for cell in cells:
-        info = cell["cell"]
-        row = {"dataset": info["dataset"], "pipeline": info["pipeline"], "device": info["device"]}
+        info = cell.cell
+        row = {"dataset": info.dataset, "pipeline": info.pipeline, "device": info.device}
         for metric in metrics:
-            row[metric] = cell.get("metrics", {}).get(metric)
+            row[metric] = cell.metrics.get(metric)
         if show_cost:
             row.update(_cost(cell))
+        for name in counters:  # counts, not timings: shown whatever the hardware
+            row[COUNTER + name] = reported((cell.costs or {}).get(name)) if cell.ok else None
         if show_cost and mixed_hardware:
-            row["hardware"] = (cell.get("hardware") or {}).get("hash")
-        row["status"] = "ok" if cell["status"] == "ok" else f"failed: {cell['error']['type']}"
+            row["hardware"] = cell.hardware.hash if cell.hardware else None
+        row["status"] = "ok" if cell.ok else f"failed: {cell.error.type if cell.error else 'unknown'}"
         rows.append(row)
 
     def order(item):
@@ -55,58 +84,62 @@ def base_rows(manifest: dict, cells: list[dict], mixed_hardware: bool = False) -
     return [row for _, row in sorted(enumerate(rows), key=order)]
 
 
-def metric_labels(manifest: dict, cells: list[dict]) -> list[str]:
+def metric_labels(manifest: dict, cells: list[CellResult]) -> list[str]:
     """The suite's metrics in order, or every metric the cells hold, sorted."""
-    return list(manifest.get("metrics") or sorted({m for c in cells for m in c.get("metrics", {})}))
+    return list(manifest.get("metrics") or sorted({m for c in cells for m in c.metrics}))
 
 
-def _cost(cell: dict) -> dict:
+def _cost(cell: CellResult) -> dict:
     """Latency, QPS and peak memory of a cell that finished (a failed cell's partial figures rank
     nothing), and the seconds of its phases (shown also for failed cells: where the time went)."""
-    ok = cell["status"] == "ok"
-    latency = (cell.get("latency") or {}) if ok else {}
-    single = (latency.get("single_stream") or {}).get("latency", {})
-    row = {f"{name} ms": single.get(name, {}).get("value") for name in LATENCY}
-    row["QPS"] = ((latency.get("offline") or {}).get("qps") or {}).get("value")
-    peak = ((cell.get("memory") or {}).get("peak_rss") or {}).get("value") if ok else None
-    row["peak MiB"] = peak / MIB if peak is not None else None
+    single = single_stream_figures(cell)
+    row = {f"{name} ms": single[name].value if name in single else None for name in LATENCY}
+    qps = cell.latency.offline.qps if cell.ok and cell.latency and cell.latency.offline else None
+    row["QPS"] = qps.value if qps else None
+    peak = cell.memory.peak_rss if cell.ok and cell.memory else None
+    row["peak MiB"] = peak.value / MIB if peak and peak.value is not None else None
     for phase in TIME_PHASES:
-        row[f"{phase} s"] = _phase_seconds(cell.get("phases", {}), phase)
+        row[f"{phase} s"] = _phase_seconds(cell.phases, phase)
     return row
 
 
-def cost_spread(cell: dict) -> dict:
+def single_stream_figures(cell: CellResult) -> dict:
+    """The single-stream latency figures (p50, p95, ...) of a cell that finished, else none."""
+    latency = cell.latency if cell.ok else None
+    return latency.single_stream.latency if latency and latency.single_stream else {}
+
+
+def cost_spread(cell: CellResult) -> dict:
     """Error bars of the cost figures, where the result has them: the bootstrap intervals of p50
     and p95, and the slowest and fastest batch for QPS. ``{column: [low, high]}``."""
-    latency = cell.get("latency") or {} if cell["status"] == "ok" else {}
-    single = (latency.get("single_stream") or {}).get("latency", {})
+    single = single_stream_figures(cell)
     out = {}
     for name in LATENCY:
-        ci = (single.get(name) or {}).get("ci")
+        ci = single[name].ci if name in single else None
         if ci:
-            out[f"{name} ms"] = [ci["low"], ci["high"]]
-    spread = ((latency.get("offline") or {}).get("qps") or {}).get("spread")
-    if spread:
-        out["QPS"] = [spread["min"], spread["max"]]
+            out[f"{name} ms"] = [ci.low, ci.high]
+    qps = cell.latency.offline.qps if cell.ok and cell.latency and cell.latency.offline else None
+    if qps and qps.spread:
+        out["QPS"] = [qps.spread.min, qps.spread.max]
     return out
 
 
-def _phase_seconds(phases: dict, name: str) -> float | str | None:
+def _phase_seconds(phases: dict[str, Phase], name: str) -> float | str | None:
     """Seconds the phase took in this run, or "cached" when it did no work here."""
     record = phases.get(name)
     if record is None:
         return None
-    if record.get("cache") in ("hit", "memory"):
+    if record.cache in ("hit", "memory"):
         return "cached"
-    return record.get("seconds")
+    return record.seconds
 
 
-def hardware_refusal(cells: list[dict]) -> str | None:
+def hardware_refusal(cells: list[CellResult]) -> str | None:
     """Why the cells' cost figures cannot share a ranking (different hardware), or None."""
     groups: dict[str | None, list[dict]] = {}
-    for cell in cells:
-        if cell["status"] == "ok":
-            hardware = cell.get("hardware") or {}
+    for cell in as_results(cells):
+        if cell.ok:
+            hardware = cell.hardware.to_dict() if cell.hardware else {}
             groups.setdefault(hardware.get("hash"), []).append(hardware)
     if len(groups) < 2:
         return None

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..suite.sections import MeasureSettings
+
 MODES = ("single-stream", "offline")
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "max": 100.0}
 STAGE_PERCENTILES = ("p50", "p95")
@@ -25,23 +27,30 @@ CONFIDENCE = 0.95
 Call = Callable[[dict[str, str]], dict[str, int]]
 
 
+_MEASURE = MeasureSettings()  # the [measure] defaults, declared there once
+
+
 @dataclass
 class Settings:
-    warmup: int = 10
-    repetitions: int = 3
-    min_duration: float = 1.0  # seconds
-    bootstrap_samples: int = 1000
-    seed: int = 0
+    """What the loops read: ``[measure]`` warmup, repetitions, min_duration (seconds) and
+    bootstrap_samples, defaulting as ``MeasureSettings`` declares them, and the seed."""
+
+    warmup: int = _MEASURE.warmup
+    repetitions: int = _MEASURE.repetitions
+    min_duration: float = _MEASURE.min_duration
+    bootstrap_samples: int = _MEASURE.bootstrap_samples
+    seed: int = 0  # the suite's seed
 
     @classmethod
-    def of(cls, measure: Mapping, seed: int) -> Settings:
-        return cls(measure["warmup"], measure["repetitions"], measure["min_duration"],
-                   measure["bootstrap_samples"], seed)
+    def of(cls, measure: MeasureSettings, seed: int) -> Settings:
+        return cls(measure.warmup, measure.repetitions, measure.min_duration, measure.bootstrap_samples, seed)
 
 
 def two_step(retriever) -> bool:
     """Whether a retriever offers ``encode_queries(queries)`` and ``search(vectors, k)``."""
-    return callable(getattr(retriever, "encode_queries", None)) and callable(getattr(retriever, "search", None))
+    from ..capabilities import TwoStep, supports
+
+    return supports(retriever, TwoStep)
 
 
 @contextmanager

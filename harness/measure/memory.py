@@ -103,10 +103,12 @@ class PeakRss:
 def parameter_bytes(component) -> int | None:
     """Bytes of the parameters of a component's torch modules (``torch_modules()``, as compressors
     see them), shared tensors counted once; None when it exposes none."""
-    modules = component.torch_modules() if callable(getattr(component, "torch_modules", None)) else {}
+    from ..capabilities import TorchModules, supports
+
+    modules = component.torch_modules() if supports(component, TorchModules) else {}
     seen, total = set(), 0
     for module in modules.values():
-        for param in module.parameters() if callable(getattr(module, "parameters", None)) else ():
+        for param in module.parameters() if hasattr(module, "parameters") else ():
             if id(param) not in seen:
                 seen.add(id(param))
                 total += param.numel() * param.element_size()
@@ -129,7 +131,9 @@ def parameter_figure(component, meter) -> dict | None:
 
 def index_figure(retriever, saved: int | None, meter) -> dict | None:
     """The index's size: as the retriever reports it (``index_bytes()``), else its saved files."""
-    if callable(getattr(retriever, "index_bytes", None)):
+    from ..capabilities import IndexSized, supports
+
+    if supports(retriever, IndexSized):
         return meter.figure(int(retriever.index_bytes()), "bytes", "reported by the retriever (index_bytes())")
     if saved is not None:
         return meter.figure(saved, "bytes", "size of the index files the retriever saves (save()) to the cache")

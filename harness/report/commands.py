@@ -1,14 +1,38 @@
 """``harness report`` and ``harness compare`` on the command line (wired into cli.py).
 
 Exit status: ``report`` 1 when the latest run regressed, else 0; ``compare`` 0 whatever it finds
-(it informs, ``report`` gates); both 2 for a folder that holds no run. Heavy modules load inside
-the commands.
+(it informs, ``report`` gates); both 2 for a folder that holds no run or a damaged one (a
+``HarnessError``, which ``harness.cli.main`` prints; see its docstring for every status). Heavy
+modules load inside the commands.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import math
+
+
+def nonnegative(text: str) -> float:
+    """An argparse type: a finite number >= 0 (a fraction, a margin)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An argparse type: a significance level, strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a level between 0 and 1 (exclusive), got {text}")
+    return value
 
 
 def add_parsers(sub) -> None:
@@ -29,28 +53,20 @@ def add_parsers(sub) -> None:
 
 
 def _cost_options(p) -> None:
-    p.add_argument("--threshold", type=float, default=0.05, metavar="FRACTION",
+    p.add_argument("--threshold", type=nonnegative, default=0.05, metavar="FRACTION",
                    help="smallest relative change of latency, QPS or memory that counts (default 0.05: 5%%)")
-    p.add_argument("--cost-alpha", type=float, default=0.01, metavar="P",
+    p.add_argument("--cost-alpha", type=probability, default=0.01, metavar="P",
                    help="significance level of the rank test over repetitions (default 0.01)")
     p.add_argument("--mixed-hardware", action="store_true",
                    help="compare cost figures even when the runs' hardware fingerprints differ")
 
 
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def cmd_report(args) -> int:
     from . import summary_text, write_report
 
-    try:
-        report, written = write_report(args.results_dir, args.out, reference=args.reference,
-                                       threshold=args.threshold, cost_alpha=args.cost_alpha,
-                                       mixed_hardware=args.mixed_hardware)
-    except FileNotFoundError as exc:
-        return _error(str(exc))
+    report, written = write_report(args.results_dir, args.out, reference=args.reference,
+                                   threshold=args.threshold, cost_alpha=args.cost_alpha,
+                                   mixed_hardware=args.mixed_hardware)
     print(written[0].read_text() if args.json else summary_text(report, written), end="")
     return 1 if report["regressions"] else 0
 
@@ -59,11 +75,8 @@ def cmd_compare(args) -> int:
     from ..leaderboard import clean
     from . import compare_runs, render_text
 
-    try:
-        data = clean(compare_runs(args.run_a, args.run_b, threshold=args.threshold, cost_alpha=args.cost_alpha,
-                                  mixed_hardware=args.mixed_hardware))
-    except FileNotFoundError as exc:
-        return _error(str(exc))
+    data = clean(compare_runs(args.run_a, args.run_b, threshold=args.threshold, cost_alpha=args.cost_alpha,
+                              mixed_hardware=args.mixed_hardware))
     print(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) if args.json else render_text(data), end="")
     if args.json:
         print()

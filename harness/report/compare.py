@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cellresult import CellResult
+from ..errors import reading
 from ..leaderboard.analysis import run_settings
 from ..leaderboard.render import CORRECTED
 from ..measure.hardware import describe
-from ..results import load_run
+from ..results import MANIFEST, load_run
 from .rules import Rules, cost_rows, quality_rows
 
 SCHEMA = "harness.compare/1"
@@ -24,10 +26,16 @@ MARK = {"regressed": "▼ regressed", "improved": "▲ improved", "unchanged": "
 def compare_runs(a: str | Path, b: str | Path, *, threshold: float = 0.05, cost_alpha: float = 0.01,
                  mixed_hardware: bool = False) -> dict:
     """Compare run folder ``b`` with run folder ``a``; see the module docstring."""
-    loaded_a, loaded_b = (Path(a), *load_run(a)), (Path(b), *load_run(b))
+    loaded_a, loaded_b = (_load(a), _load(b))
     notes: list[str] = []
     stats = run_settings(loaded_b[1], loaded_b[2], notes)
     return compare_loaded(loaded_a, loaded_b, Rules(stats, threshold, cost_alpha, mixed_hardware), notes)
+
+
+def _load(run_dir: str | Path) -> tuple:
+    run_dir = Path(run_dir)
+    with reading(run_dir / MANIFEST):  # a damaged manifest: ResultsError naming it
+        return (run_dir, *load_run(run_dir))
 
 
 def compare_loaded(a: tuple, b: tuple, rules: Rules, notes: list[str] | None = None) -> dict:
@@ -41,12 +49,12 @@ def compare_loaded(a: tuple, b: tuple, rules: Rules, notes: list[str] | None = N
         old = index_a.get(key)
         if old is None:
             continue
-        if old["status"] != "ok" or new["status"] != "ok":
-            which = " and ".join(n for n, c in (("A", old), ("B", new)) if c["status"] != "ok")
+        if not old.ok or not new.ok:
+            which = " and ".join(n for n, c in (("A", old), ("B", new)) if not c.ok)
             notes.append(f"{_name(key)}: failed in {which}: not compared")
             continue
         pairs.append((old, new))
-        if old["cell"].get("key") != new["cell"].get("key"):
+        if old.cell.key != new.cell.key:
             changed.append(_name(key))
     if changed:
         notes.append(f"configuration or measurement settings differ between the runs (cell keys) for "
@@ -70,9 +78,9 @@ def compare_loaded(a: tuple, b: tuple, rules: Rules, notes: list[str] | None = N
     }
 
 
-def _key(cell: dict) -> tuple[str, str, str]:
-    info = cell["cell"]
-    return info["dataset"], info["pipeline"], info["device"]
+def _key(cell: CellResult) -> tuple[str, str, str]:
+    info = cell.cell
+    return info.dataset, info.pipeline, info.device
 
 
 def _name(key: tuple[str, str, str]) -> str:

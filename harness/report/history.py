@@ -11,8 +11,10 @@ import json
 import time
 from pathlib import Path
 
+from ..cellresult import CellId
+from ..errors import NotFoundError, reading
 from ..leaderboard.analysis import run_settings
-from ..results import load_run, run_dirs
+from ..results import MANIFEST, load_run, run_dirs
 from .compare import compare_loaded
 from .rules import FIGURES, LOWER_IS_BETTER, Rules, figure_value, interval
 
@@ -27,13 +29,14 @@ def build_report(results_dir: str | Path, *, reference: str | None = None, thres
     notes: list[str] = []
     history = []
     for path in run_dirs(results_dir):
-        manifest, cells = load_run(path)
+        with reading(path / MANIFEST):  # a damaged manifest: ResultsError naming it
+            manifest, cells = load_run(path)
         if manifest.get("status") == "finished":
             history.append((path, manifest, cells))
         else:
             notes.append(f"run {path.name} is unfinished ({manifest.get('status')}): left out")
     if not history:
-        raise FileNotFoundError(f"{results_dir} holds no finished harness run (a suite's results folder, "
+        raise NotFoundError(f"{results_dir} holds no finished harness run (a suite's results folder, "
                                 "e.g. results/<suite>, is expected)")
     latest = history[-1]
     ref = _reference(history, reference)
@@ -68,7 +71,7 @@ def _reference(history: list[tuple], pinned: str | None):
         if entry[0].name == pinned:
             return None if entry is history[-1] else entry
     names = ", ".join(path.name for path, _, _ in history)
-    raise FileNotFoundError(f"no finished run {pinned!r} to use as the reference (finished runs: {names})")
+    raise NotFoundError(f"no finished run {pinned!r} to use as the reference (finished runs: {names})")
 
 
 def _run(path: Path, manifest: dict) -> dict:
@@ -87,12 +90,12 @@ def trends(history: list[tuple], regressions: list[dict]) -> list[dict]:
     for i, (path, _, cells) in enumerate(history):
         intervals = _leaderboard_intervals(path)
         for cell in cells:
-            if cell["status"] != "ok":
+            if not cell.ok:
                 continue
-            info = cell["cell"]
+            info = cell.cell
             for metric in metrics:
-                value = (cell.get("metrics") or {}).get(metric)
-                bounds = intervals.get((info["dataset"], info["pipeline"], info["device"], metric))
+                value = cell.metrics.get(metric)
+                bounds = intervals.get((info.dataset, info.pipeline, info.device, metric))
                 _put(table, info, ("metric", metric), i, n, value, bounds)
             for name in FIGURES:
                 _put(table, info, ("cost", name), i, n, figure_value(cell, name), interval(cell, name))
@@ -106,9 +109,9 @@ def trends(history: list[tuple], regressions: list[dict]) -> list[dict]:
     return [t for t in out if any(v is not None for s in t["series"] for v in s["values"])]
 
 
-def _put(table: dict, info: dict, what: tuple, i: int, n: int, value, bounds) -> None:
-    series = table.setdefault((info["dataset"], info["device"], *what), {})
-    entry = series.setdefault(info["pipeline"], {"values": [None] * n, "low": [None] * n, "high": [None] * n})
+def _put(table: dict, info: CellId, what: tuple, i: int, n: int, value, bounds) -> None:
+    series = table.setdefault((info.dataset, info.device, *what), {})
+    entry = series.setdefault(info.pipeline, {"values": [None] * n, "low": [None] * n, "high": [None] * n})
     entry["values"][i] = value
     if bounds:
         entry["low"][i], entry["high"][i] = bounds

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import comb
 
+from ..cellresult import CellResult, Figure, Latency
 from ..stats import StatsError, adjust, paired_test
 from ..stats.settings import StatsSettings
 
@@ -42,16 +43,16 @@ class Rules:
                 "mixed_hardware": self.mixed_hardware}
 
 
-def quality_rows(pairs: list[tuple[dict, dict]], metrics: list[str], rules: Rules) -> list[dict]:
+def quality_rows(pairs: list[tuple[CellResult, CellResult]], metrics: list[str], rules: Rules) -> list[dict]:
     """One row per (cell pair, metric): old and new means, the paired test, corrected p, verdict."""
     s = rules.stats
     rows, tested = [], []
     for old, new in pairs:
         for metric in metrics:
-            a = (old.get("per_query") or {}).get(metric)
-            b = (new.get("per_query") or {}).get(metric)
-            row = {**_where(new), "metric": metric, "old": (old.get("metrics") or {}).get(metric),
-                   "new": (new.get("metrics") or {}).get(metric), "p_value": None, "p_adjusted": None,
+            a = old.per_query.get(metric)
+            b = new.per_query.get(metric)
+            row = {**_where(new), "metric": metric, "old": old.metrics.get(metric),
+                   "new": new.metrics.get(metric), "p_value": None, "p_adjusted": None,
                    "test": s.test, "verdict": "not compared", "reason": None}
             if row["old"] is None or row["new"] is None:
                 continue
@@ -74,11 +75,11 @@ def quality_rows(pairs: list[tuple[dict, dict]], metrics: list[str], rules: Rule
     return rows
 
 
-def cost_rows(pairs: list[tuple[dict, dict]], rules: Rules) -> list[dict]:
+def cost_rows(pairs: list[tuple[CellResult, CellResult]], rules: Rules) -> list[dict]:
     """One row per (cell pair, cost figure both results have)."""
     rows = []
     for old, new in pairs:
-        same = (old.get("hardware") or {}).get("hash") == (new.get("hardware") or {}).get("hash")
+        same = _hash(old) == _hash(new)
         for name in FIGURES:
             x, y = figure_value(old, name), figure_value(new, name)
             if x is None or y is None:
@@ -94,7 +95,11 @@ def cost_rows(pairs: list[tuple[dict, dict]], rules: Rules) -> list[dict]:
     return rows
 
 
-def _judge(row: dict, old: dict, new: dict, rules: Rules) -> None:
+def _hash(cell: CellResult) -> str | None:
+    return cell.hardware.hash if cell.hardware else None
+
+
+def _judge(row: dict, old: CellResult, new: CellResult, rules: Rules) -> None:
     name, lower = row["figure"], LOWER_IS_BETTER[row["figure"]]
     change = row["new"] / row["old"] - 1 if row["old"] else 0.0
     worse = change > 0 if lower else change < 0
@@ -119,17 +124,17 @@ def _judge(row: dict, old: dict, new: dict, rules: Rules) -> None:
     row["verdict"] = ("regressed" if worse else "improved") if beyond and big else "unchanged"
 
 
-def busy(cell: dict) -> str | None:
+def busy(cell: CellResult) -> str | None:
     """Why the machine looked busy while the cell ran, or None: a 1-minute load average above the
     machine's cores at the cell's start or end means something else competed for the CPUs. Said
     beside a verdict (rerun before trusting it), never changing it: the load average is coarse."""
-    load = (cell.get("execution") or {}).get("load_average") or {}
-    cores = (cell.get("hardware") or {}).get("cores")
-    values = [(load.get(k) or {}).get("value") for k in ("start", "end")]
+    load = cell.execution.load_average if cell.execution else None
+    cores = cell.hardware.cores if cell.hardware else None
+    values = [figure.value for figure in ((load.start, load.end) if load else ()) if figure is not None]
     peak = max((v for v in values if v is not None), default=None)
     if peak is None or not cores or peak <= cores:
         return None
-    return f"load average {peak:g} on {cores} cores, cell started {cell.get('started', '?')}"
+    return f"load average {peak:g} on {cores} cores, cell started {cell.started or '?'}"
 
 
 def _reachable(n: int, m: int, alpha: float) -> bool:
@@ -138,41 +143,47 @@ def _reachable(n: int, m: int, alpha: float) -> bool:
     return 2 / comb(n + m, min(n, m)) < alpha
 
 
-def _where(cell: dict) -> dict:
-    info = cell["cell"]
-    return {"dataset": info["dataset"], "pipeline": info["pipeline"], "device": info["device"]}
+def _where(cell: CellResult) -> dict:
+    info = cell.cell
+    return {"dataset": info.dataset, "pipeline": info.pipeline, "device": info.device}
 
 
-def _latency(cell: dict) -> dict:
-    return (cell.get("latency") or {}) if cell.get("status") == "ok" else {}
+def _latency(cell: CellResult) -> Latency | None:
+    return cell.latency if cell.ok else None
 
 
-def figure_value(cell: dict, name: str) -> float | None:
+def _figure(cell: CellResult, name: str) -> Figure | None:
     latency = _latency(cell)
     if name in ("p50 ms", "p95 ms"):
-        return ((latency.get("single_stream") or {}).get("latency", {}).get(name[:3]) or {}).get("value")
+        return latency.single_stream.latency.get(name[:3]) if latency and latency.single_stream else None
     if name == "QPS":
-        return ((latency.get("offline") or {}).get("qps") or {}).get("value")
-    peak = ((cell.get("memory") or {}).get("peak_rss") or {}).get("value") if cell.get("status") == "ok" else None
-    return peak / MIB if peak is not None else None
+        return latency.offline.qps if latency and latency.offline else None
+    return cell.memory.peak_rss if cell.ok and cell.memory else None
 
 
-def repetitions(cell: dict, name: str) -> list[float] | None:
+def figure_value(cell: CellResult, name: str) -> float | None:
+    found = _figure(cell, name)
+    if found is None or found.value is None:
+        return None
+    return found.value / MIB if name == "peak MiB" else found.value
+
+
+def repetitions(cell: CellResult, name: str) -> list[float] | None:
     """The per-repetition values a cell kept for a figure (None for results from before they were)."""
     latency = _latency(cell)
     if name in ("p50 ms", "p95 ms"):
-        return ((latency.get("single_stream") or {}).get("repetitions") or {}).get(name[:3])
+        kept = latency.single_stream.repetitions if latency and latency.single_stream else None
+        return getattr(kept, name[:3]) if kept else None
     if name == "QPS":
-        return ((latency.get("offline") or {}).get("repetitions") or {}).get("qps")
+        kept = latency.offline.repetitions if latency and latency.offline else None
+        return kept.qps if kept else None
     return None
 
 
-def interval(cell: dict, name: str) -> tuple[float, float] | None:
-    latency = _latency(cell)
+def interval(cell: CellResult, name: str) -> tuple[float, float] | None:
+    found = _figure(cell, name) if name != "peak MiB" else None
+    if found is None:
+        return None
     if name in ("p50 ms", "p95 ms"):
-        ci = ((latency.get("single_stream") or {}).get("latency", {}).get(name[:3]) or {}).get("ci")
-        return (ci["low"], ci["high"]) if ci else None
-    if name == "QPS":
-        spread = ((latency.get("offline") or {}).get("qps") or {}).get("spread")
-        return (spread["min"], spread["max"]) if spread else None
-    return None
+        return (found.ci.low, found.ci.high) if found.ci else None
+    return (found.spread.min, found.spread.max) if found.spread else None

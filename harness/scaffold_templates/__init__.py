@@ -43,14 +43,14 @@ starts, for ``harness plugins`` too: keep it light, and import heavy libraries i
 component's methods.
 """
 
-import harness
+from harness.sdk import hookimpl
 
 from .$kind import $cls
 
 __all__ = ["$cls", "$hook"]
 
 
-@harness.hookimpl
+@hookimpl
 def $hook():
     return [$cls]
 '''
@@ -64,8 +64,7 @@ not apply to your component is switched off by overriding its method (the harnes
 docs/plugins.md, "Conformance kit").
 """
 
-from harness.plugins import load_registry
-from harness.testing import $contract
+from harness.testing import $contract, installed_registry
 
 from $module import $cls
 
@@ -76,7 +75,7 @@ $config
 
 def test_the_plugin_is_installed_and_loads():
     """The harness finds plugins through installed metadata: this fails until `pip install -e .`."""
-    registry = load_registry(env={"HARNESS_PLUGINS": "$distribution"})
+    registry = installed_registry("$distribution")
     installed = "$name" in registry.names("$kind")
     assert installed, "not installed: run `pip install -e .` in the plugin's folder"
     assert registry.broken() == [] and registry.conflicts() == []

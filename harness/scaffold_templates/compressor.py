@@ -30,8 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.components import Compressor, Context
-from harness.params import Param
+from harness.sdk import Compressor, Context, Param
 
 
 def size(modules: dict[str, Any]) -> tuple[int, int]:

@@ -35,10 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.collection import Collection, Document
-from harness.components import Context, DatasetProvider
-from harness.datasets import DatasetError
-from harness.params import Param
+from harness.sdk import Collection, Context, DatasetError, DatasetProvider, Document, Param
 
 
 class $cls(DatasetProvider):

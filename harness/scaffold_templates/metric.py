@@ -29,9 +29,7 @@ order (an empty one for a query without results); return one value per query and
 
 from __future__ import annotations
 
-from harness.components import Context, Metric, MetricValue
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Context, Metric, MetricValue, Param, Run
 
 
 class $cls(Metric):

@@ -29,10 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from harness.collection import Collection
-from harness.components import Context, Ranker
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Collection, Context, Param, Ranker, Run
 
 WORD = re.compile(r"\\w+")  # Unicode-aware: accents, Greek and CJK are words too
 

@@ -29,10 +29,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness.collection import Collection
-from harness.components import Context, Retriever
-from harness.params import Param
-from harness.ranking import Run, trec_order
+from harness.sdk import Collection, Context, Param, Retriever, Run, trec_order
 
 WORD = re.compile(r"\\w+")  # Unicode-aware: accents, Greek and CJK are words too
 

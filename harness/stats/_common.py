@@ -11,8 +11,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..errors import HarnessError
 
-class StatsError(ValueError):
+
+class StatsError(HarnessError, ValueError):
     """Data a statistic cannot be computed on (empty, non-finite, misaligned); the message says why."""
 
 

@@ -1,7 +1,7 @@
 """Systems compared on one metric and one dataset: against a baseline, and all pairs (tie groups).
 
 ``per_query`` is ``{system: {query id: value}}``: one metric's per-query values of each cell on
-one dataset (``cell["per_query"][metric]``). Every system must have scored the same queries.
+one dataset (``CellResult.per_query[metric]``). Every system must have scored the same queries.
 """
 
 from __future__ import annotations

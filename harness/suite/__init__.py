@@ -7,6 +7,8 @@ docs/suite-format.md documents every key.
 * ``schema``: the keys and their declared types;
 * ``text``: TOML parsing, line numbers for key paths, ``--set`` syntax;
 * ``check``: validation, sweeps, overrides;
+* ``sections``: the settings tables as dataclasses (``MeasureSettings``, ``StatsSettings``,
+  ``OutputSettings``, ``ExecutionSettings``), the one declaration of their keys and defaults;
 * ``model``: ``Suite``, ``PipelineSpec``, ``StageSpec``, ``Cell``.
 """
 
@@ -19,11 +21,13 @@ from ..plugins import Registry, get_registry
 from .check import SuiteChecker
 from .model import Cell, PipelineSpec, StageSpec, Suite
 from .schema import DATASET, EXECUTION, MEASURE, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
+from .sections import ExecutionSettings, MeasureSettings, OutputSettings, StatsSettings
 from .text import Problem, SuiteError, parse_toml, read_suite_text
 
 __all__ = [
     "DATASET", "EXECUTION", "MEASURE", "OUTPUT", "PIPELINE", "STAGE_CORE", "STATS", "TOP",
-    "Cell", "PipelineSpec", "Problem", "StageSpec", "Suite", "SuiteError",
+    "Cell", "ExecutionSettings", "MeasureSettings", "OutputSettings", "PipelineSpec", "Problem", "StageSpec",
+    "StatsSettings", "Suite", "SuiteError",
     "build_suite", "load_suite", "validate",
 ]
 

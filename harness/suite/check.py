@@ -13,11 +13,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..capabilities import Compressible, PairScorer, supports
 from ..datasets import DatasetSpec, check_options
 from ..params import check_params, did_you_mean, resolve_params
 from ..plugins import PluginError, Registry
 from .model import PipelineSpec, StageSpec, Suite
 from .schema import DATASET, DEVICE, EXECUTION, MEASURE, NAME, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
+from .sections import ExecutionSettings, MeasureSettings, OutputSettings, StatsSettings, from_table
 from .text import Problem, format_path, locate, split_assignment
 
 
@@ -50,11 +52,12 @@ class SuiteChecker:
     def suite(self, raw: dict, path: Path) -> Suite:
         top = self.table((), TOP, raw)
         k = top["k"]
-        stats = self.table(("stats",), STATS, top["stats"])
-        measure = self.table(("measure",), MEASURE, top["measure"])
-        output = self.table(("output",), OUTPUT, top["output"])
-        execution = self.execution(self.table(("execution",), EXECUTION, top["execution"]))
-        for i, device in enumerate(measure["devices"]):
+        stats = from_table(StatsSettings, self.table(("stats",), STATS, top["stats"]))
+        measure = from_table(MeasureSettings, self.table(("measure",), MEASURE, top["measure"]))
+        output = from_table(OutputSettings, self.table(("output",), OUTPUT, top["output"]))
+        execution = self.execution(from_table(ExecutionSettings, self.table(("execution",), EXECUTION,
+                                                                             top["execution"])))
+        for i, device in enumerate(measure.devices):
             if not DEVICE.match(device):
                 self.problem(("measure", "devices", i), f"unknown device {device!r} (cpu, cuda, cuda:N, auto)")
         metrics = self.metrics(top["metrics"], k)
@@ -70,11 +73,11 @@ class SuiteChecker:
         for key in ("datasets", "pipelines"):
             if key in raw and isinstance(raw[key], list) and not raw[key]:
                 self.problem((key,), "needs at least one entry")
-        if stats["baseline"] and pipelines:
+        if stats.baseline and pipelines:
             names = {p.name for p in pipelines} | {p.base for p in pipelines}
-            if stats["baseline"] not in names:
+            if stats.baseline not in names:
                 self.problem(("stats", "baseline"),
-                             f"no pipeline named {stats['baseline']!r}{did_you_mean(stats['baseline'], names)}")
+                             f"no pipeline named {stats.baseline!r}{did_you_mean(stats.baseline, names)}")
         if top["name"] is not None and not NAME.match(top["name"]):
             self.problem(("name",), "use letters, digits and . _ + - (it names a folder)")
         return Suite(
@@ -105,33 +108,33 @@ class SuiteChecker:
             else:
                 self.problem(path, f"no pipeline named {parent!r}{did_you_mean(parent, names)}")
 
-    def margin(self, stats: dict, metrics: list) -> None:
+    def margin(self, stats: StatsSettings, metrics: list) -> None:
         """The non-inferiority margin is finite, and ``margin_metric`` is one of the suite's metrics."""
-        if stats["margin"] is not None and not math.isfinite(stats["margin"]):
-            self.problem(("stats", "margin"), f"must be a finite number, got {stats['margin']!r}")
-        chosen = stats["margin_metric"]
+        if stats.margin is not None and not math.isfinite(stats.margin):
+            self.problem(("stats", "margin"), f"must be a finite number, got {stats.margin!r}")
+        chosen = stats.margin_metric
         if chosen is None:
             return
         labels = [m.label for m in metrics]
-        if stats["margin"] is None:
+        if stats.margin is None:
             self.problem(("stats", "margin_metric"), "has no effect without stats.margin (the margin in this "
                          "metric's units)")
         elif labels and chosen not in labels:
             self.problem(("stats", "margin_metric"), f"{chosen!r} is not one of the suite's metrics "
                          f"({', '.join(labels)}){did_you_mean(chosen, labels)}")
 
-    def execution(self, table: dict) -> dict:
+    def execution(self, table: ExecutionSettings) -> ExecutionSettings:
         """The executor's settings; a Dask executor needs dask[distributed] where the run starts."""
-        if table["executor"] == "dask":
+        if table.executor == "dask":
             import importlib.util
 
             if importlib.util.find_spec("distributed") is None:
                 self.problem(("execution", "executor"), "the dask executor needs dask[distributed]: "
                              "pip install 'ir-harness[dask]'")
-            if table["scheduler"] is not None and table["workers"] is not None:
+            if table.scheduler is not None and table.workers is not None:
                 self.problem(("execution", "workers"), "sets the size of a LocalCluster the run starts; with "
                              "a scheduler the cluster's own workers run the cells")
-        if table["scheduler"] is not None and not table["scheduler"].strip():
+        if table.scheduler is not None and not table.scheduler.strip():
             self.problem(("execution", "scheduler"), "is empty: give an address like tcp://host:8786, or null")
         return table
 
@@ -161,8 +164,23 @@ class SuiteChecker:
             if metric.label in labels:
                 self.problem(("metrics", i), f"{metric.label} is listed twice")
             labels.add(metric.label)
+            self.metric_stages(("metrics", i), metric)
             out.append(metric)
         return out
+
+    def metric_stages(self, path: tuple, metric) -> None:
+        """A metric's nested component tables (ExactRecall's ``reference``), validated like a
+        pipeline's stages; the metric's attribute then holds the ``StageSpec`` (its ``config``,
+        and so its label, keeps the table as written)."""
+        for key, param in type(metric).params.items():
+            value = metric.config.get(key)
+            if not (param.is_component and isinstance(value, (dict, list))):
+                continue
+            values = value if param.many else [value]
+            nested = [self.stage(path + ((key, j) if param.many else (key,)), param.type, v)
+                      for j, v in enumerate(values)]
+            if all(nested):
+                setattr(metric, key, nested if param.many else nested[0])
 
     # -- datasets ----------------------------------------------------------------------------
 
@@ -283,6 +301,11 @@ class SuiteChecker:
                 values = params[key] if param.many else [params[key]]
                 nested = [self.stage(path + ((key, j) if param.many else (key,)), param.type, v)
                           for j, v in enumerate(values)]
+                for j, spec in enumerate(nested):  # a nested ranker is used as a scorer (ctx.scorer)
+                    if spec is not None and spec.kind == "ranker" and not supports(spec.cls, PairScorer):
+                        self.problem(path + ((key, j) if param.many else (key,)) + ("plugin",),
+                                     f"ranker {spec.plugin!r} cannot score pairs (it defines no score_pairs), "
+                                     "which a nested ranker needs")
                 params[key] = nested if param.many else nested[0]
         compressors = [self.compressor(path + ("compressors", j), c) for j, c in enumerate(core.get("compressors", []))]
         if compressors and not _compressible(cls):
@@ -416,8 +439,8 @@ def _listed(value: Any) -> list:
 
 
 def _compressible(cls: type) -> bool:
-    """The compressible protocol: torch_modules() and replace_torch_modules() (components.py)."""
-    return callable(getattr(cls, "torch_modules", None)) and callable(getattr(cls, "replace_torch_modules", None))
+    """The compressible protocol: torch_modules() and replace_torch_modules() (capabilities.py)."""
+    return supports(cls, Compressible)
 
 
 def _set_in(table: dict, parts: list, value: Any) -> None:

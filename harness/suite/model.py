@@ -10,6 +10,7 @@ from typing import Any
 
 from ..datasets import DatasetSpec
 from ..params import resolve_params
+from .sections import ExecutionSettings, MeasureSettings, OutputSettings, StatsSettings
 
 
 @dataclass
@@ -82,6 +83,8 @@ class Cell:
 
 @dataclass
 class Suite:
+    """A validated suite; its settings tables are the dataclasses of sections.py."""
+
     name: str
     path: Path
     text: str
@@ -90,12 +93,11 @@ class Suite:
     metrics: list  # Metric instances
     datasets: list[DatasetSpec]
     pipelines: list[PipelineSpec]
-    stats: dict
-    measure: dict
-    output: dict
+    stats: StatsSettings
+    measure: MeasureSettings
+    output: OutputSettings
     description: str = ""
-    execution: dict = field(default_factory=lambda: {"executor": "local", "scheduler": None, "workers": None,
-                                                      "retries": 2, "shard_documents": None})
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     @property
     def base_dir(self) -> Path:
@@ -120,7 +122,7 @@ class Suite:
             for pipeline in self.pipelines:
                 if pipelines and not _selected(pipeline.name, pipeline.base, pipelines):
                     continue
-                for device in self.measure["devices"]:
+                for device in self.measure.devices:
                     if not devices or device in devices:
                         out.append(Cell(dataset, pipeline, device))
         return out

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import HarnessError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -35,13 +37,18 @@ class Problem:
         return f"{where + ': ' if where else ''}{self.path + ': ' if self.path else ''}{self.message}"
 
 
-class SuiteError(ValueError):
+class SuiteError(HarnessError, ValueError):
     """A suite that cannot run; ``problems`` lists everything wrong with it at once."""
 
     def __init__(self, problems: list[Problem], filename: str = ""):
         self.problems = problems
         self.filename = filename
         super().__init__("\n".join(p.format(filename) for p in problems))
+
+    def format(self) -> str:
+        """``<file>: N problem(s)`` and every problem on its own line (what ``harness`` prints)."""
+        head = f"{self.filename or 'suite'}: {len(self.problems)} problem(s)"
+        return "\n".join([head, *(f"  {p.format(self.filename)}" for p in self.problems)])
 
 
 def format_path(path: tuple) -> str:

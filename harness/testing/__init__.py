@@ -39,6 +39,7 @@ _WHERE = {
     "candidates": "data",
     "make_context": "data",
     "registry_with": "data",
+    "installed_registry": "data",
     "write_beir": "data",
     "NON_ASCII_QUERIES": "data",
     "EMPTY_QUERIES": "data",

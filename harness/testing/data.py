@@ -112,6 +112,12 @@ def registry_with(*classes: type) -> Registry:
     return Registry([*base.plugins, info])
 
 
+def installed_registry(distribution: str) -> Registry:
+    """The registry as ``harness`` would load it with only ``distribution``'s plugins (and the
+    built-in ones): for a plugin's test that it is installed, found and not broken."""
+    return load_registry(env={"HARNESS_PLUGINS": distribution})
+
+
 def close(a: float, b: float) -> bool:
     """Equal up to float noise; NaN equals NaN (a run is compared with itself bit for bit)."""
     if math.isnan(a) or math.isnan(b):

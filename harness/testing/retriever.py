@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import pytest
 
+from ..capabilities import Persistent, supports
 from ..collection import Collection
 from ..ranking import Run, trec_order
 from .base import Contract
@@ -178,7 +179,7 @@ class RetrieverContract(Contract):
     def test_index_persistence(self, tmp_path):
         """A retriever with ``save(path)`` and ``load(path)``: a fresh instance that loads the
         saved index ranks exactly as the one that built it (the runner's index cache relies on it)."""
-        if not (callable(getattr(self.component, "save", None)) and callable(getattr(self.component, "load", None))):
+        if not supports(self.component, Persistent):
             pytest.skip("no save/load: the index is rebuilt each time, nothing to check")
         self.prerequisite(DETERMINISTIC, lambda: self.test_deterministic(tmp_path))  # else no run compares
         queries = self.queries()

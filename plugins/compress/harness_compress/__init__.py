@@ -6,7 +6,8 @@ correction of the quantisation error), ``prune`` (magnitude, attention heads, FF
 plugins`` too): the component modules import torch inside their methods only.
 """
 
-import harness
+
+from harness.sdk import hookimpl
 
 from .half import Half
 from .int8 import Int8Dynamic, Int8LowRank
@@ -16,6 +17,6 @@ from .svd import Svd
 __all__ = ["Half", "Int8Dynamic", "Int8LowRank", "Prune", "Svd", "harness_compressors"]
 
 
-@harness.hookimpl
+@hookimpl
 def harness_compressors():
     return [Svd, Int8Dynamic, Int8LowRank, Prune, Half]

@@ -22,8 +22,7 @@ import re
 import time
 from typing import Any
 
-from harness.components import Compressor, Context
-from harness.params import Param
+from harness.sdk import Compressor, Context, Param
 
 PATTERN_PARAMS = {
     "include": Param(str, ["*"], "layers to compress: globs (or re:REGEX) on <module key>.<layer path>", many=True),

@@ -19,7 +19,7 @@ model as float32 whatever its precision.
 
 from __future__ import annotations
 
-from harness.params import Param
+from harness.sdk import Param
 
 from .base import ModuleCompressor, named_layers, relative_error
 from .quantize import int8_layers

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from harness.params import Param
+from harness.sdk import Param
 
 from .base import PATTERN_PARAMS, LinearCompressor, relative_error
 from .quantize import BACKENDS, GRANULARITIES, kernel_record, quantize

@@ -20,7 +20,7 @@ No fine-tuning follows: the numbers are those of a pruned model as is.
 
 from __future__ import annotations
 
-from harness.params import Param
+from harness.sdk import Param
 
 from .base import PATTERN_PARAMS, ModuleCompressor, check_patterns, named_layers, relative_error, selected
 

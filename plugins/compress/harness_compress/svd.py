@@ -19,7 +19,7 @@ rank that reproduces the layer up to float error, which the tests use).
 
 from __future__ import annotations
 
-from harness.params import Param
+from harness.sdk import Param
 
 from .base import PATTERN_PARAMS, LinearCompressor, relative_error
 

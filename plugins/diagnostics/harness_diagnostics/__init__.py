@@ -6,7 +6,8 @@ retriever publishes. The harness imports this module every time it starts: numpy
 a metric is evaluated.
 """
 
-import harness
+
+from harness.sdk import hookimpl
 
 from .hubness import AntiHubs, Hubness
 from .rankme import RankMe
@@ -14,6 +15,6 @@ from .rankme import RankMe
 __all__ = ["AntiHubs", "Hubness", "RankMe", "harness_metrics"]
 
 
-@harness.hookimpl
+@hookimpl
 def harness_metrics():
     return [RankMe, Hubness, AntiHubs]

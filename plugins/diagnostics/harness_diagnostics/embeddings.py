@@ -9,7 +9,7 @@ rows resolve the same way in every run.
 
 from __future__ import annotations
 
-from harness.params import Param
+from harness.sdk import Param
 
 EMBEDDINGS = "embeddings"
 SAMPLE = Param(int, 10000, "documents used at most: a larger corpus is represented by a sample of this many rows, "

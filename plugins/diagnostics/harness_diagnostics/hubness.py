@@ -25,9 +25,7 @@ metrics of one (k, sample) share one pass.
 
 from __future__ import annotations
 
-from harness.components import Context, Metric, MetricValue
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Context, Metric, MetricValue, Param, Run
 
 from .embeddings import EMBEDDINGS, SAMPLE, documents
 

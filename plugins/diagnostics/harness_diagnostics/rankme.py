@@ -17,9 +17,7 @@ Cost: one SVD of the (sampled) n × d matrix, O(n·d²) time and O(n·d) memory:
 
 from __future__ import annotations
 
-from harness.components import Context, Metric, MetricValue
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Context, Metric, MetricValue, Param, Run
 
 from .embeddings import EMBEDDINGS, SAMPLE, documents
 

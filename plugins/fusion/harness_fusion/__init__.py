@@ -4,13 +4,14 @@ The harness imports this module every time it starts (the ``harness`` entry poin
 pyproject.toml), for ``harness plugins`` too: it imports nothing heavy.
 """
 
-import harness
+
+from harness.sdk import hookimpl
 
 from .fusion import RRF, CombMNZ, CombSUM, Fusion
 
 __all__ = ["RRF", "CombMNZ", "CombSUM", "Fusion", "harness_retrievers"]
 
 
-@harness.hookimpl
+@hookimpl
 def harness_retrievers():
     return [RRF, CombSUM, CombMNZ]

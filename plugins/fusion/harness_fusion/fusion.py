@@ -19,10 +19,7 @@ from array import array
 from collections.abc import Mapping
 from numbers import Real
 
-from harness.collection import Collection
-from harness.components import Context, Retriever
-from harness.params import Param, check_params
-from harness.ranking import Run, trec_order
+from harness.sdk import Collection, Context, Param, Retriever, Run, build, trec_order
 
 
 class Retrievers(Param):
@@ -177,14 +174,7 @@ def _build(spec, collection: Collection, ctx: Context) -> Retriever:
     spec, or from a plain table ``{"plugin": "bm25", "k1": 0.9}`` looked up among the installed
     plugins."""
     if isinstance(spec, Mapping):
-        from harness.plugins import get_registry
-
-        cls = get_registry().get("retriever", spec.get("plugin"))
-        params = {key: value for key, value in spec.items() if key != "plugin"}
-        problems = check_params(cls.params, params)
-        if problems:
-            raise ValueError(f"retriever {spec['plugin']!r}: " + "; ".join(f"{k}: {why}" for k, why in problems))
-        component = cls(**params)
+        component = build("retriever", spec)
     else:
         component = spec.build()
     own = _own_artifacts(ctx)

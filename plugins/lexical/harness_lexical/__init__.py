@@ -5,13 +5,14 @@ the component classes, which import bm25s, numpy and PyStemmer inside their meth
 plugins stays instant.
 """
 
-import harness
+
+from harness.sdk import hookimpl
 
 from .bm25 import BM25
 
 __all__ = ["BM25", "harness_retrievers"]
 
 
-@harness.hookimpl
+@hookimpl
 def harness_retrievers():
     return [BM25]

@@ -18,9 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.components import Context, Retriever
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Context, Param, Retriever, Run
 
 METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 # PyStemmer's Snowball algorithms (Stemmer.algorithms() of PyStemmer 3.1; a test checks them).

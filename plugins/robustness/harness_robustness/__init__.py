@@ -5,7 +5,8 @@
 imports this module every time it starts: it imports nothing heavy.
 """
 
-import harness
+
+from harness.sdk import hookimpl
 
 from .metrics import RankShift, RelSetChange, Robustness
 from .perturb import perturb_collection, synonym_table
@@ -13,6 +14,6 @@ from .perturb import perturb_collection, synonym_table
 __all__ = ["RankShift", "RelSetChange", "Robustness", "harness_metrics", "perturb_collection", "synonym_table"]
 
 
-@harness.hookimpl
+@hookimpl
 def harness_metrics():
     return [RankShift, RelSetChange]

@@ -20,9 +20,7 @@ fingerprint, so a second run of the suite reads it from the cache.
 
 from __future__ import annotations
 
-from harness.components import Context, Metric, MetricValue
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Context, Metric, MetricValue, Param, Run
 
 from .perturb import perturb_collection
 

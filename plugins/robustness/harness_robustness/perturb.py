@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
 
-from harness.collection import Collection, Document
+from harness.sdk import Collection, Document
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 WORD = re.compile(r"[^\W\d_]+")  # runs of letters, Unicode-aware

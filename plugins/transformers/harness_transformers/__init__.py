@@ -5,7 +5,8 @@
 which import torch, transformers and numpy inside their methods, so listing plugins stays instant.
 """
 
-import harness
+
+from harness.sdk import hookimpl
 
 from .dense import Dense
 from .rankers import BiEncoder, CrossEncoder
@@ -13,11 +14,11 @@ from .rankers import BiEncoder, CrossEncoder
 __all__ = ["BiEncoder", "CrossEncoder", "Dense", "harness_rankers", "harness_retrievers"]
 
 
-@harness.hookimpl
+@hookimpl
 def harness_retrievers():
     return [Dense]
 
 
-@harness.hookimpl
+@hookimpl
 def harness_rankers():
     return [CrossEncoder, BiEncoder]

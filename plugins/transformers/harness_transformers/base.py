@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from harness.params import REQUIRED, Param
+from harness.sdk import REQUIRED, Param
 
 from . import cache, models
 from .encoding import POOLINGS, Encoder

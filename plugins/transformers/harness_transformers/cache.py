@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from harness.cache import cache_key
+from harness.sdk import cache_key
 
 KIND = "embeddings"
 # Bump when the encoding changes in a way the key does not show (pooling arithmetic, say).

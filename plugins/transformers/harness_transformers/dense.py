@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.components import Context, Retriever
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Context, Param, Retriever, Run
 
 from . import cache
 from .base import ENCODER_PARAMS, EncoderComponent, QueryVectors
@@ -94,9 +92,18 @@ class Dense(EncoderComponent, Retriever):
     def search(self, query_vectors: QueryVectors, k: int) -> Run:
         """The top k documents per query by dot product (the cosine when ``normalize``)."""
         scores, indices = blocked_topk(query_vectors.vectors, self._docs, k, self.block_size)
-        scores, indices = scores.cpu().tolist(), indices.cpu().tolist()
+        # float64 holds every float32/bfloat16/float16 score exactly, as tolist() did.
+        return Run.from_topk(query_vectors.ids, self._id_array(), indices.cpu().numpy(),
+                             scores.cpu().double().numpy())
+
+    def _id_array(self):
+        """The document ids as a numpy object array, made once per index (not per search)."""
+        import numpy as np
+
         ids = self._doc_ids
-        return Run.from_scores({
-            qid: [(ids[i], s) for i, s in zip(rows, values, strict=True)]
-            for qid, rows, values in zip(query_vectors.ids, indices, scores, strict=True)
-        })
+        cached = getattr(self, "_ids_cache", None)
+        if cached is None or cached[0] is not ids:
+            array = np.empty(len(ids), dtype=object)
+            array[:] = ids
+            cached = self._ids_cache = (ids, array)
+        return cached[1]

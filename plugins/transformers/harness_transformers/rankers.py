@@ -1,16 +1,18 @@
 """``cross-encoder`` and ``bi-encoder``: rerankers of a first stage's candidates.
 
 Both return exactly the candidates they are given (the runner's ``depth`` head of each query), in
-their new order; the runner keeps the tail below them (see docs/plugins/transformers.md).
+their new order; the runner keeps the tail below them (see docs/plugins/transformers.md). Both
+also score arbitrary texts for a query (``score_pairs``, the harness's pair-scoring capability),
+so other components can nest them (``ctx.scorer``), and both count what they rerank into
+``ctx.costs`` as the harness's default rerank would: per query with candidates, one scorer call
+(``scorer_calls``) and its candidates as pairs (``pairs_scored``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from harness.components import Context, Ranker
-from harness.params import Param
-from harness.ranking import Run
+from harness.sdk import Context, Param, Ranker, Run
 
 from .base import ENCODER_PARAMS, MODEL_PARAMS, EncoderComponent, ModelComponent
 
@@ -59,14 +61,20 @@ class CrossEncoder(ModelComponent, Ranker):
         self._note(ctx)
         pairs = [(qid, doc) for qid in candidates for doc in candidates[qid]]
         texts = [(queries[qid], _text(self._collection, qid, doc)) for qid, doc in pairs]
-        scores = self.score_pairs(texts, ctx)
+        scores = self.score_text_pairs(texts, ctx)  # every query's pairs in one batched pass
         ctx.phase.update(pairs=len(pairs), batch_size=self.batch_size)
         out: dict[str, dict[str, float]] = {qid: {} for qid in candidates}
         for (qid, doc), score in zip(pairs, scores, strict=True):
             out[qid][doc] = score
+        _count(candidates, ctx)
         return Run.from_scores(out)
 
-    def score_pairs(self, pairs: list[tuple[str, str]], ctx: Context) -> list[float]:
+    def score_pairs(self, query: str, texts: Sequence[str], ctx: Context) -> list[float]:
+        """The harness's pair scoring: ``query`` against each of ``texts``, in their order."""
+        self._note(ctx)
+        return self.score_text_pairs([(query, text) for text in texts], ctx)
+
+    def score_text_pairs(self, pairs: list[tuple[str, str]], ctx: Context) -> list[float]:
         """Scores of (query, document) texts, in their order (see tokens.py for the batching)."""
         import torch
 
@@ -96,6 +104,7 @@ class BiEncoder(EncoderComponent, Ranker):
         ``rerank`` encodes the candidates it meets (and keeps them for later queries)."""
         self._ready(ctx)
         self._collection, self._matrix, self._rows = collection, None, {}
+        self._by_text: dict[str, str] | None = None  # documents by text, for score_pairs
         matrix = self.corpus_vectors(collection, ctx, encode=False)
         if matrix is not None:
             self._add([d.id for d in collection.docs], matrix)
@@ -134,4 +143,44 @@ class BiEncoder(EncoderComponent, Ranker):
         out: dict[str, dict[str, float]] = {qid: {} for qid in qids}
         for (_, qid, doc), score in zip(pairs, scores, strict=True):
             out[qid][doc] = score
+        _count(candidates, ctx)
         return Run.from_scores(out)
+
+    def score_pairs(self, query: str, texts: Sequence[str], ctx: Context) -> list[float]:
+        """The harness's pair scoring: the cosine (dot product of the vectors) of ``query`` and each
+        of ``texts``, as ``rerank`` scores a candidate. A text that is a document of the prepared
+        collection uses that document's vector (from the embedding cache, or encoded once and
+        kept); other texts are encoded for the call."""
+        import torch
+
+        self._note(ctx)
+        texts = list(texts)
+        if not texts:
+            return []
+        query_vector = self.encode_queries({"query": query}).vectors[0]
+        known = self._document_ids()
+        docs = [known.get(text) for text in texts]
+        missing = list(dict.fromkeys(d for d in docs if d is not None and d not in self._rows))
+        if missing:
+            self._add(missing, self.encode_documents([self._collection.text(d) for d in missing], ctx))
+        others = [text for text, doc in zip(texts, docs, strict=True) if doc is None]
+        encoded = iter(self.encode_documents(others, ctx).to(self._device)) if others else iter(())
+        vectors = torch.stack([self._matrix[self._rows[doc]] if doc is not None else next(encoded) for doc in docs])
+        return (vectors * query_vector).sum(dim=1).cpu().tolist()
+
+    def _document_ids(self) -> dict[str, str]:
+        """The prepared collection's documents by their text (the first of equal texts)."""
+        if self._by_text is None:
+            self._by_text = {}
+            for doc in self._collection.docs:
+                self._by_text.setdefault(self._collection.contents(doc), doc.id)
+        return self._by_text
+
+
+def _count(candidates: Run, ctx: Context) -> None:
+    """The counts the harness's default rerank makes: per query with candidates, one scorer call
+    (``scorer_calls``) and every candidate scored (``pairs_scored``)."""
+    for qid in candidates:
+        scored = len(candidates.ranked(qid))
+        if scored:
+            ctx.costs.add(qid, scorer_calls=1, pairs_scored=scored)

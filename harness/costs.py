@@ -1,0 +1,201 @@
+"""Cost counters: what a pipeline's components did for each query, counted (not timed).
+
+A component reports counts through ``ctx.costs.add(qid, name=value, ...)``: non-negative numbers
+added to per-query counters. The runner counts two itself, for every pair-scoring call that goes
+through it (the default ``Ranker.rerank``, nested scorers from ``ctx.scorer``; see scoring.py):
+
+* ``scorer_calls``: calls of a ranker's ``score_pairs``;
+* ``pairs_scored``: the (query, document) pairs those calls scored.
+
+Components add their own as they like (``flops`` when they know them). A count given without a
+query id (``qid=None``: work for no one query, such as scoring done while indexing) is kept apart
+as ``unattributed``, never spread over the queries.
+
+The cell result summarises the counters (``summary``): per counter its ``total`` over the queries,
+``mean_per_query`` (that total over the cell's queries, a query with no count counting 0), the
+``unattributed`` part when there is one, ``per_query`` when the suite keeps per-query values, and
+``source``: how this cell got the counts. A stage whose run the cell computed counted them now
+(``measured``); a stage served from memory (``memory``: computed by an earlier cell of this run)
+or from the artifact cache (``cache``: computed by an earlier run) brings the counts recorded
+when its run was computed, since counts, unlike times, do not depend on when or where they are
+taken. Several sources join with ``+`` (``measured+cache``). A cached run recorded before counters
+existed has no counts to bring: the counters it would have added are unknown, and every counter
+of the cell says so (``incomplete``: the phases whose counts are missing), so no partial total is
+ever shown as the whole.
+
+Nothing here imports numpy or torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Iterable, Iterator
+from numbers import Real
+from typing import Any
+
+from .errors import ComponentError
+
+SCHEMA = "harness.costs/1"
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SOURCES = ("measured", "memory", "cache")
+# The counters the runner keeps for pair scoring (scoring.py).
+SCORER_CALLS = "scorer_calls"
+PAIRS_SCORED = "pairs_scored"
+
+
+class Costs:
+    """Per-query counters of one cell (``ctx.costs``): ``add`` accumulates, ``summary`` reports."""
+
+    def __init__(self) -> None:
+        self._per_query: dict[str, dict[str, float]] = {}  # counter -> qid -> value
+        self._unattributed: dict[str, float] = {}  # counter -> value
+        self._sources: dict[str, set[str]] = {}  # counter -> where its counts came from
+        self.incomplete: list[str] = []  # phases served from a cache entry that recorded no counts
+        self._stages: set[str] = set()  # stage runs (cache keys) whose counts are in already
+        self._paused = False
+
+    def add(self, qid: str | None, **counts: float) -> None:
+        """Add ``counts`` (counter name -> non-negative number) to query ``qid``'s counters;
+        ``qid=None`` counts work for no one query (kept apart as ``unattributed``)."""
+        self._add(qid, counts, "measured")
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """While open, counts are dropped: the latency loops run the query path thousands of
+        times, and a scorer a component kept from an earlier call must not count them here."""
+        self._paused, before = True, self._paused
+        try:
+            yield
+        finally:
+            self._paused = before
+
+    def _add(self, qid: str | None, counts: dict, source: str) -> None:
+        if qid is not None and not isinstance(qid, str):
+            raise ComponentError(f"ctx.costs.add: the query id must be a string or None, got {qid!r}")
+        for name, value in counts.items():
+            if not NAME.fullmatch(name):
+                raise ComponentError(f"ctx.costs.add: counter name {name!r} is not an identifier")
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
+                raise ComponentError(f"ctx.costs.add: counter {name!r} of query {qid!r} must be a finite number "
+                                     f">= 0, got {value!r}")
+        if self._paused:
+            return
+        for name, value in counts.items():
+            value = int(value) if isinstance(value, int) else float(value)
+            if qid is None:
+                self._unattributed[name] = self._unattributed.get(name, 0) + value
+                self._per_query.setdefault(name, {})
+            else:
+                counter = self._per_query.setdefault(name, {})
+                counter[qid] = counter.get(qid, 0) + value
+            self._sources.setdefault(name, set()).add(source)
+
+    # -- what a stage counted, recorded with its run and restored with it ----------------------
+
+    def mark(self) -> dict:
+        """The counters as they are now; ``since(mark)`` is what was counted after."""
+        return {"per_query": {name: dict(values) for name, values in self._per_query.items()},
+                "unattributed": dict(self._unattributed), "incomplete": len(self.incomplete)}
+
+    def since(self, mark: dict) -> dict:
+        """What was counted after ``mark`` was taken, as plain data (what ``restore`` takes)."""
+        per_query = {}
+        for name, values in self._per_query.items():
+            before = mark["per_query"].get(name, {})
+            changed = {qid: value - before.get(qid, 0) for qid, value in values.items()
+                       if value != before.get(qid, 0)}
+            if changed or name not in mark["per_query"]:
+                per_query[name] = changed
+        unattributed = {name: value - mark["unattributed"].get(name, 0) for name, value in self._unattributed.items()
+                        if value != mark["unattributed"].get(name, 0)}
+        return {"schema": SCHEMA, "per_query": per_query, "unattributed": unattributed,
+                "incomplete": self.incomplete[mark["incomplete"]:]}
+
+    def restore(self, recorded: dict, source: str) -> None:
+        """Add counts ``since`` recorded for a stage whose run is served from ``memory`` or the
+        ``cache`` instead of being computed in this cell."""
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        for name, values in recorded.get("per_query", {}).items():
+            self._per_query.setdefault(name, {})
+            self._sources.setdefault(name, set()).add(source)
+            for qid, value in values.items():
+                self._add(qid, {name: value}, source)
+        for name, value in recorded.get("unattributed", {}).items():
+            self._add(None, {name: value}, source)
+        self.incomplete += [p for p in recorded.get("incomplete", []) if p not in self.incomplete]
+
+    def first_count(self, stage_key: str) -> bool:
+        """Whether the stage run ``stage_key`` is counted here for the first time (and note it is):
+        a run a cell gets twice was computed once, and counts once."""
+        new = stage_key not in self._stages
+        self._stages.add(stage_key)
+        return new
+
+    def unknown(self, phase: str) -> None:
+        """A stage served from a cache entry that recorded no counts: what it counted is unknown."""
+        if phase not in self.incomplete:
+            self.incomplete.append(phase)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """The counters, in the order they were first counted."""
+        return list(self._per_query)
+
+    def total(self, name: str) -> float:
+        """A counter's sum over the queries (the unattributed part aside); 0 when never counted."""
+        return _plain(math.fsum(self._per_query.get(name, {}).values()), self._per_query.get(name, {}).values())
+
+    def per_query(self, name: str) -> dict[str, float]:
+        return dict(self._per_query.get(name, {}))
+
+    def totals(self, recorded: dict | None = None) -> dict[str, float]:
+        """``{counter: sum over queries and unattributed}`` of these counts or of ``recorded``
+        (a ``since`` record): what a phase record shows."""
+        recorded = recorded if recorded is not None else self.since({"per_query": {}, "unattributed": {},
+                                                                     "incomplete": 0})
+        out = {}
+        for name, values in recorded["per_query"].items():
+            parts = [*values.values(), recorded["unattributed"].get(name, 0)]
+            out[name] = _plain(math.fsum(parts), parts)
+        return out
+
+    def summary(self, queries: Iterable[str], per_query: bool = False) -> dict[str, dict[str, Any]]:
+        """The cell result's ``costs``: ``{counter: {total, mean_per_query, queries, source,
+        [unattributed], [incomplete], [per_query]}}`` over ``queries`` (the cell's query ids)."""
+        queries = list(queries)
+        out = {}
+        for name, values in self._per_query.items():
+            total = self.total(name)
+            entry: dict[str, Any] = {
+                "total": total,
+                "mean_per_query": total / len(queries) if queries else None,
+                "queries": len(queries),
+                "source": "+".join(s for s in SOURCES if s in self._sources.get(name, ())),
+            }
+            if name in self._unattributed:
+                entry["unattributed"] = self._unattributed[name]
+            if self.incomplete:
+                entry["incomplete"] = list(self.incomplete)
+            if per_query:
+                entry["per_query"] = {qid: values.get(qid, 0) for qid in queries}
+                entry["per_query"].update({qid: v for qid, v in values.items() if qid not in entry["per_query"]})
+            out[name] = entry
+        return out
+
+
+def _plain(total: float, parts: Iterable) -> float | int:
+    """``total`` as an int when every part was an int (pair counts stay whole numbers)."""
+    return int(total) if all(isinstance(p, int) for p in parts) else total
+
+
+def reported(entry: dict) -> float | None:
+    """The mean per query a leaderboard shows for one counter of a cell result, or None when the
+    counts are incomplete (a partial total is not shown as the whole)."""
+    if not isinstance(entry, dict) or entry.get("incomplete"):
+        return None
+    value = entry.get("mean_per_query")
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
