@@ -174,7 +174,8 @@ class Metric(Component):
         extra = {k: v for k, v in self.config.items() if k != "cutoff" and v != self.params[k].default}
         text = self.name
         if extra:
-            text += "(" + ",".join(f"{k}={v}" for k, v in extra.items()) + ")"
+            # strings quoted so the label parses back (values are Python literals in suites)
+            text += "(" + ",".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in extra.items()) + ")"
         if self.config.get("cutoff") is not None:
             text += f"@{self.config['cutoff']}"
         return text
