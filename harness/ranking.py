@@ -116,10 +116,11 @@ class _Pairs:
     a view of some queries (stretches of its own, each within one of ``bounds``) stays valid and
     shares it."""
 
-    __slots__ = ("bounds", "codes", "ordered", "values", "vocab")
+    __slots__ = ("bounds", "codes", "floats", "ordered", "values", "vocab")
 
-    def __init__(self, vocab, codes, values, bounds, ordered: bool = False):
+    def __init__(self, vocab, codes, values, bounds, ordered: bool = False, floats: bool = False):
         self.vocab, self.codes, self.values, self.bounds, self.ordered = vocab, codes, values, bounds, ordered
+        self.floats = floats  # made from dicts whose every score is a float: reusable as they are
 
     def docs(self, positions=None):
         """Document ids (an object array) at ``positions`` (None: all)."""
@@ -142,13 +143,14 @@ class _Pairs:
         ascending = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000))
         key = np.repeat(np.arange(len(lengths), dtype=np.uint64), lengths) << np.uint64(32)
         key |= (~ascending).astype(np.uint64)  # (query, score descending) as one integer
-        codes = self.codes if self.codes is not None else np.arange(n, dtype=np.int64)
-        values = self.values
+        codes, values = self.codes, self.values  # codes None: each pair where it was
         if n > 1 and not (key[1:] >= key[:-1]).all():
             perm = np.argsort(key, kind="stable")
-            key, codes, values = key[perm], codes[perm], values[perm]
+            key, codes, values = key[perm], perm if codes is None else codes[perm], values[perm]
         tied = key[1:] == key[:-1] if n > 1 else np.zeros(0, dtype=bool)
-        if tied.any():
+        if tied.any():  # reordered in copies: another thread may be reading these very arrays
+            codes = np.arange(n, dtype=np.int64) if codes is None else codes.copy() if codes is self.codes else codes
+            values = values.copy() if values is self.values else values
             member = np.zeros(n, dtype=bool)
             member[1:] |= tied
             member[:-1] |= tied
@@ -156,7 +158,7 @@ class _Pairs:
             group = np.cumsum(~np.concatenate(([False], tied))[where])
             docs = self.vocab[codes[where]].tolist()
             within = _by_doc_descending(docs, group)
-            codes[where], values[where] = codes[where][within], values[where][within]  # the run's own
+            codes[where], values[where] = codes[where][within], values[where][within]
         self.codes, self.values, self.ordered = codes, values, True
 
 
@@ -256,16 +258,17 @@ def _str_keys(qid: str, docs: dict) -> dict:
 # The rank-encoded runs handed to pytrec_eval (Run._compact): document ids for unjudged places,
 # and scores 0, -1, -2, ... (distinct and exact as single-precision floats up to 2**24 places).
 _FILLER = "\x1f"
-_FILL_NAMES: list[str] = []
-_FILL_VALUES: list[float] = []
+_FILL: tuple[list[str], list[float]] = ([], [])
 
 
 def _fillers(n: int) -> tuple[list[str], list[float]]:
-    while len(_FILL_NAMES) < n:
-        i = len(_FILL_NAMES)
-        _FILL_NAMES.append(f"{_FILLER}{i}")
-        _FILL_VALUES.append(float(-i))
-    return _FILL_NAMES, _FILL_VALUES
+    """At least ``n`` filler ids and rank scores; replaced whole when grown (thread-safe)."""
+    global _FILL
+    names, values = _FILL
+    if len(names) < n:
+        size = max(n, 2 * len(names), 1024)
+        _FILL = names, values = [f"{_FILLER}{i}" for i in range(size)], [float(-i) for i in range(size)]
+    return names, values
 
 
 class Run:
@@ -557,30 +560,47 @@ class Run:
                         docs = list(chain.from_iterable(dicts.values()))
                 vocab = np.empty(total, dtype=object)
                 vocab[:] = docs
-                values = np.fromiter(
-                    chain.from_iterable(map(dict.values, dicts.values())), dtype=np.float64, count=total
-                )
+                scores = list(chain.from_iterable(map(dict.values, dicts.values())))
+                floats = not given and set(map(type, scores)) <= {float}
+                values = np.array(scores, dtype=np.float64) if floats else np.fromiter(
+                    map(float, scores), dtype=np.float64, count=total)
                 bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-                self._pairs = _Pairs(vocab, None, values, bounds, ordered=given)
+                self._pairs = _Pairs(vocab, None, values, bounds, ordered=given, floats=floats)
                 self._start, self._stop = bounds[:-1], bounds[1:]
             self._positions_of()
         return self._pairs, self._start, self._stop
 
     def _materialise(self) -> dict[str, dict[str, float]]:
+        import numpy as np
+
         pairs, start, stop = self._segments()
         pairs.order()
         lengths = stop - start
-        if len(start) and start[0] == 0 and (start[1:] == stop[:-1]).all():
-            end = int(stop[-1])  # the stretches follow one another: no gathering
-            docs = pairs.docs()[:end].tolist()
-            values = pairs.values[:end].tolist()
+        # A query whose dict (from_scores) was in trec_eval's order already is that dict.
+        source = self._raw if self._raw is not None and self._base is None and pairs.floats else None
+        if source is None:
+            kept = np.zeros(len(start), dtype=bool)
+        elif pairs.codes is None:
+            kept = np.ones(len(start), dtype=bool)
         else:
-            where = _positions(start, lengths)
+            moved = np.concatenate(([0], np.cumsum(pairs.codes != np.arange(len(pairs.codes)))))
+            kept = moved[stop] == moved[start]
+        made = ~kept
+        if not made.any():
+            docs = values = []
+        elif made.all() and len(start) and start[0] == 0 and (start[1:] == stop[:-1]).all():
+            end = int(stop[-1])  # the stretches follow one another: no gathering
+            docs, values = pairs.docs()[:end].tolist(), pairs.values[:end].tolist()
+        else:
+            where = _positions(start[made], lengths[made])
             docs, values = pairs.docs(where).tolist(), pairs.values[where].tolist()
         out, at = {}, 0
-        for qid, n in zip(self._keys(), lengths.tolist(), strict=True):
-            out[qid] = dict(zip(docs[at : at + n], values[at : at + n], strict=True))
-            at += n
+        for qid, n, same in zip(self._keys(), lengths.tolist(), kept.tolist(), strict=True):
+            if same:
+                out[qid] = source[qid]
+            else:
+                out[qid] = dict(zip(docs[at : at + n], values[at : at + n], strict=True))
+                at += n
         return out
 
     def _view(self, queries: Iterable[str]) -> Run:

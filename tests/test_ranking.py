@@ -395,3 +395,21 @@ def test_rr_cutoff_is_recip_rank_on_the_first_k():
             heads[q] = dict(ranked[:k])
         direct = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}, judged_docs_only_flag=flag).evaluate(heads)
         assert values[spec].per_query == {q: v["recip_rank"] for q, v in direct.items()}, spec
+
+
+def test_long_rankings_evaluate_alike():
+    rng = np.random.default_rng(4)
+    vocab = [f"doc{i}" for i in range(5000)]
+    indices = np.stack([rng.choice(5000, 1500, replace=False) for _ in range(3)])
+    scores = rng.integers(0, 50, (3, 1500)).astype(float)  # ties everywhere
+    topk = Run.from_topk(["a", "b", "c"], vocab, indices, scores)
+    plain = {q: dict(zip((vocab[i] for i in row), s.tolist(), strict=True))
+             for q, row, s in zip(["a", "b", "c"], indices, scores, strict=True)}
+    qrels = {q: {vocab[i]: int(g) for i, g in zip(row[::37], rng.integers(0, 3, 41), strict=False)}
+             for q, row in zip(["a", "b", "c"], indices, strict=True)}
+    metrics = [parse_metric(m) for m in EVAL_METRICS]
+    reference = Run({q: dict(reference_order(d)) for q, d in plain.items()})
+    assert evaluate(metrics, qrels, topk) == evaluate(metrics, qrels, reference)
+    assert topk == Run.from_scores(plain)
+    names, values = ranking._fillers(1500)
+    assert names[1499] == "\x1f1499" and values[1499] == -1499.0
