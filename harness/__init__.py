@@ -9,6 +9,12 @@ The public Python API mirrors the command line::
     harness.compare(run_a, run_b); harness.report("results/<suite>")  # as the CLI commands
     results = harness.load_results(outcome.run_dir)       # pandas DataFrames
 
+Suites composed in Python instead of a file (harness/compose.py)::
+
+    bm25, ce = harness.stage("bm25"), harness.stage("cross-encoder", model="...")
+    suite = harness.compose_suite("cascade", datasets=["irds:cranfield"],
+                                  pipelines={"bm25": bm25, "cascade": bm25 >> ce % 100 >> ce % 10})
+
 Importing this package imports no torch, numpy or pandas: the heavy work happens in the
 functions, so ``harness --help`` and ``harness plugins`` start instantly.
 """
@@ -22,8 +28,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 from .hookspecs import hookimpl
 
-API = ("compare", "load_results", "load_suite", "report", "run", "validate")
-__all__ = ["__version__", "hookimpl", *API]
+API = ("compare", "load_results", "load_suite", "report", "run", "validate")  # harness/api.py
+COMPOSE = ("Pipeline", "Stage", "compose_suite", "stage")  # harness/compose.py
+__all__ = ["__version__", "hookimpl", *API, *COMPOSE]
 
 
 def __getattr__(name):  # the API loads on first use, keeping `import harness` light
@@ -31,4 +38,9 @@ def __getattr__(name):  # the API loads on first use, keeping `import harness` l
         from . import api
 
         return getattr(api, name)
+    if name in COMPOSE:
+        from . import compose
+
+        return getattr(compose, name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")
+

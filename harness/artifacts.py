@@ -12,7 +12,7 @@ Two contracts, both looked up through ``Metric.requires`` (docs/plugins.md, "Met
   ``embeddings``). A metric's value thus never depends on whether the run was cached. An artifact
   no stage publishes stays missing: the metric is reported unavailable ("needs embeddings").
 * **``pipeline``**: ``ctx.artifacts["pipeline"]`` is a callable ``rerun(collection, name="rerun")
-  -> Run`` that runs the cell's pipeline (retriever, then ranker) on another collection (a
+  -> Run`` that runs the cell's pipeline (its stages, as pipeline.py runs them) on another collection (a
   perturbed corpus, say) with the suite's k, for every query of that collection. Its components
   are fresh (a stage executor of its own, nothing kept in memory from the cell's collection); the
   artifact cache is shared, and since its keys hold the corpus fingerprint, a changed corpus is
@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from .collection import Collection
 from .components import Context
+from .pipeline import ready_stage, run_pipeline
 from .ranking import Run
 from .stages import StageExecutor
 from .suite import Cell
@@ -42,13 +43,12 @@ def ready_stages(stages: StageExecutor, cell: Cell, collection: Collection, ctx:
     missing = sorted(needed - set(ctx.artifacts))
     if not missing:
         return
-    pipeline = cell.pipeline
-    readied = [spec for spec in filter(None, (pipeline.retriever, pipeline.ranker)) if _may_publish(spec, missing)]
+    readied = [(i, spec) for i, spec in enumerate(cell.pipeline.stages) if _may_publish(spec, missing)]
     if not readied:
         return
     with phases.measure("artifacts", needs=missing) as record:
-        for spec in readied:
-            (stages.retriever if spec.kind == "retriever" else stages.ranker)(spec, collection, ctx, phases)
+        for i, spec in readied:
+            ready_stage(stages, i, spec, collection, ctx, phases)
         record["published"] = [name for name in missing if name in ctx.artifacts]
 
 
@@ -76,10 +76,6 @@ def pipeline_rerun(stages: StageExecutor, cell: Cell, k: int, ctx: Context, phas
                       collection=collection, cache=ctx.cache)
         own.retrieve = fresh.nested(collection, own, phases, prefix=prefix)
         own.scorer = fresh.scorers(collection, own, phases, prefix=prefix)  # its counts stay in own.costs
-        pipeline = cell.pipeline
-        run, run_key = fresh.retrieve(pipeline.retriever, collection, collection.queries, k, own, phases, prefix)
-        if pipeline.ranker:
-            run = fresh.rerank(pipeline.ranker, collection, collection.queries, run, run_key, own, phases, prefix)
-        return run
+        return run_pipeline(fresh, cell.pipeline.stages, collection, collection.queries, k, own, phases, prefix).run
 
     return rerun

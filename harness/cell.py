@@ -2,9 +2,12 @@
 
 The order within a cell: ``load_dataset``; when the suite asks for latency, the stages are made
 ready (``load_model``, ``index``, ``prepare``) and the query path is timed (phase ``latency``) on
-live components, never served from a cache; then the quality run, which may come from the
-artifact cache (``retrieve``, ``rerank``); the artifacts the metrics need (artifacts.py: phase
-``artifacts`` when a cached run left some missing, and the ``pipeline`` rerun); and ``evaluate``.
+live components, never served from a cache; then the quality run, one fold over the pipeline's
+stages (pipeline.py: ``retrieve``, ``rerank``, ``rerank.2``, ...), each stage's run computed or
+served from memory or the artifact cache, recorded in the result's ``stages``; stage attribution
+(harness/attribution.py, when present) fills in each stage's quality; the artifacts the metrics
+need (artifacts.py: phase ``artifacts`` when a cached run left some missing, and the ``pipeline``
+rerun); and ``evaluate``.
 The cost counters the stages report (``ctx.costs``, costs.py) are summarised into ``costs``; the
 latency loops count into a context of their own, and nothing they do reaches the cell's counters.
 The result is written atomically, by this process whether it is the run's own or an isolated worker.
@@ -13,14 +16,27 @@ The result is written atomically, by this process whether it is the run's own or
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import time
 import traceback
 from pathlib import Path
 
-from . import artifacts, banks, provenance
+from . import artifacts, banks, pipeline, provenance
 from .cache import ArtifactCache
-from .cellresult import CellError, CellId, CellResult, Config, Execution, Figure, Hardware, Latency, Memory, Phase
+from .cellresult import (
+    CellError,
+    CellId,
+    CellResult,
+    Config,
+    Execution,
+    Figure,
+    Hardware,
+    Latency,
+    Memory,
+    Phase,
+    StageRecord,
+)
 from .collection import Collection
 from .components import Context, Progress
 from .costs import Costs
@@ -85,17 +101,14 @@ class CellRunner:
                 step = "latency"
                 result.latency = Latency.parse(self._latency(cell, collection, ctx, phases), MADE, "latency")
             step = "retrieve"
-            run, run_key = self.stages.retrieve(cell.pipeline.retriever, collection, collection.queries,
-                                                self.suite.k, ctx, phases)
-            if cell.pipeline.ranker:
-                step = "rerank"
-                run = self.stages.rerank(cell.pipeline.ranker, collection, collection.queries, run, run_key,
-                                         ctx, phases)
+            ran = pipeline.run_pipeline(self.stages, cell.pipeline.stages, collection, collection.queries,
+                                        self.suite.k, ctx, phases)
+            run = ran.run
+            result.stages = [StageRecord.parse(record, MADE, f"stages.{i}") for i, record in enumerate(ran.records)]
             # what the stages counted (costs.py): computed now, or recorded with a run served instead
             result.costs = ctx.costs.summary(collection.queries, per_query=self.suite.output.per_query)
-            for stage in filter(None, (cell.pipeline.retriever, cell.pipeline.ranker)):
-                if id(stage) in self.stages.identities:
-                    result.components[stage.kind]["identity"] = self.stages.identities[id(stage)]["identity"]
+            step = "attribution"
+            self._attribute(result, ran, collection, ctx)
             step = "artifacts"
             ctx.artifacts[artifacts.PIPELINE] = artifacts.pipeline_rerun(self.stages, cell, self.suite.k, ctx, phases)
             artifacts.ready_stages(self.stages, cell, collection, ctx, phases,
@@ -130,13 +143,16 @@ class CellRunner:
         return result
 
     def skeleton(self, cell: Cell, key: str) -> CellResult:
-        """A result before anything ran: what the cell is and how it is configured."""
+        """A result before anything ran: what the cell is and how it is configured (each stage's
+        record has its component; the run fills in the rest)."""
         dataset = cell.dataset
-        components = {}
-        for stage in filter(None, (cell.pipeline.retriever, cell.pipeline.ranker)):
+        stages = []
+        for i, stage in enumerate(cell.pipeline.stages):
             info = self.registry.find(stage.kind, stage.plugin)
-            components[stage.kind] = {"plugin": stage.plugin, "distribution": info.distribution,
-                                      "version": info.version}
+            stages.append(StageRecord(stage=i, kind=stage.kind, plugin=stage.plugin, distribution=info.distribution,
+                                      version=info.version, compressors=[c.config() for c in stage.compressors],
+                                      depth=stage.depth if i else None,
+                                      interpolate=stage.interpolate if i else None))
         return CellResult(
             cell=CellId(id=cell.id, key=key, slug=cell.slug, dataset=dataset.name, pipeline=cell.pipeline.name,
                         base=cell.pipeline.base or cell.pipeline.name, sweep=cell.pipeline.sweep, device=cell.device),
@@ -152,7 +168,7 @@ class CellRunner:
                 pipeline=cell.pipeline.config(),
                 metrics=[m.label for m in self.suite.metrics],
             ),
-            components=components,
+            stages=stages,
             started=now(),
             environment=self.environment,
         )
@@ -183,9 +199,8 @@ class CellRunner:
 
     def _latency(self, cell: Cell, collection: Collection, ctx: Context, phases: Phases) -> dict:
         """The query path timed on ready components, in this run (see measure/latency.py)."""
-        pipeline, measure = cell.pipeline, self.suite.measure
-        retriever = self.stages.retriever(pipeline.retriever, collection, ctx, phases)
-        ranker = self.stages.ranker(pipeline.ranker, collection, ctx, phases) if pipeline.ranker else None
+        stages, measure = cell.pipeline.stages, self.suite.measure
+        components = pipeline.ready_stages(self.stages, stages, collection, ctx, phases)
         queries = latency.sample_queries(collection.queries, measure.latency_queries, self.suite.seed)
         # The timed calls get a context of their own: nested retrievers answer every call
         # themselves; progress bars, notes and artifacts of thousands of calls are neither shown
@@ -193,16 +208,33 @@ class CellRunner:
         timed = dataclasses.replace(ctx, progress=Progress(), artifacts={}, phase={}, costs=Costs())
         timed.retrieve = self.stages.nested(collection, timed, phases, live=True)
         timed.scorer = self.stages.scorers(collection, timed, phases, live=True)
-        for stage in filter(None, (pipeline.retriever, pipeline.ranker)):  # nested rankers: ready, not timed
+        for stage in stages:  # nested rankers: ready, not timed
             self.stages.ready_scorers(stage, timed)
-        call = latency.query_path(retriever, ranker, pipeline.ranker.depth if ranker else None, self.suite.k,
-                                  timed, phases.meter.now)
+        call = pipeline.live_path(components, stages, self.suite.k, timed, phases.meter.now)
         modes = [mode for mode in latency.MODES if mode in measure.latency]
         self.progress.log(f"  {cell.id}: timing {' and '.join(modes)} on {len(queries)} queries")
         with phases.measure("latency", queries=len(queries), modes=modes), ctx.costs.paused():
             figures = latency.measure(call, queries, modes, latency.Settings.of(measure, self.suite.seed),
                                       phases.meter.figure)
         return {"modes": modes, **figures}
+
+    def _attribute(self, result: CellResult, ran: pipeline.PipelineRun, collection: Collection,
+                   ctx: Context) -> None:
+        """Each stage's quality, the recall of its input and its oracle ceiling, from the stage
+        runs (harness/attribution.py), into the stage records; skipped when that module is absent."""
+        if importlib.util.find_spec("harness.attribution") is None:  # not in this tree: the records keep nulls
+            return
+        from . import attribution
+
+        metric = self.suite.metrics[0] if self.suite.metrics else None
+        if metric is None:
+            return
+        filled = attribution.attribute(ran.runs, [r.to_dict() for r in result.stages], collection.qrels, metric,
+                                       ctx)
+        for record, values in zip(result.stages, filled, strict=True):
+            for key in pipeline.ATTRIBUTION:
+                if key in values:
+                    setattr(record, key, values[key])
 
     def _evaluate(self, result: CellResult, collection: Collection, run, ctx: Context) -> None:
         from .metrics import evaluate

@@ -1,4 +1,5 @@
-"""The cell result as a typed, validated model: what ``cells/<cell>.json`` holds (``harness.cell/1``).
+"""The cell result as a typed, validated model: what ``cells/<cell>.json`` holds (``harness.cell/2``;
+``harness.cell/1`` files, written before pipelines had stage lists, are read too).
 
 ``CellResult.from_dict`` is the one place a cell result is checked: every field a reader uses
 (the leaderboard, ``harness report`` and ``compare``, ``load_results``, the executors) has a type,
@@ -17,6 +18,12 @@ record. Keys a model does not name are kept in its ``extra`` and written back un
 For code written against the plain dicts of ``harness.cell/1`` (notebooks, plugin tests), a
 model also answers ``result["metrics"]``, ``result.get("latency")`` and ``"memory" in result``
 with the JSON shape: read-only, except that plain-data fields are the model's own objects.
+
+Schema ``/2`` records a pipeline's stages as a list, ``stages`` (one ``StageRecord`` each: its
+component, how its run was obtained, attribution), where ``/1`` had ``components`` keyed by kind
+(``retriever``, ``ranker``: two rankers would collide). A ``/1`` result read here has ``stages``
+made from its ``components``, ``config.pipeline`` and phases (stage 0 the retriever, stage 1 the
+ranker), for readers, and is written back as it was read (``/1``, without them).
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from typing import Any, ClassVar, Union
 
 from .errors import ResultsError
 
-CELL_SCHEMA = "harness.cell/1"
-READABLE_SCHEMAS = (CELL_SCHEMA,)  # what read_cell accepts; a new shape adds its name here
+CELL_SCHEMA = "harness.cell/2"
+CELL_SCHEMA_V1 = "harness.cell/1"  # components keyed by kind, no stage records
+READABLE_SCHEMAS = (CELL_SCHEMA_V1, CELL_SCHEMA)  # what read_cell accepts; a new shape adds its name here
 STATUSES = ("ok", "failed")
 
 _MISSING = object()
@@ -497,6 +505,50 @@ class Config(Model):
 
 
 @model
+class StageRecord(Model):
+    """One stage of the cell's pipeline (docs/results.md, "Stage records"): its position
+    (``stage``, 0 the retriever) and component (``kind``, ``plugin``, ``distribution``,
+    ``version``, ``identity``, ``compressors``, ``depth``, ``interpolate``), how its run was
+    obtained (``phase``, ``cache``: miss, hit or memory, ``seconds``, ``run_key``), and what stage
+    attribution found (``metric``, ``quality``, ``input_recall``, ``ceiling``; null until filled)."""
+
+    stage: int
+    kind: str | None = None
+    plugin: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    identity: Any = None
+    compressors: list | None = None
+    depth: int | None = None
+    interpolate: float | None = None
+    phase: str | None = None
+    cache: str | None = None
+    seconds: float | None = None
+    run_key: str | None = None
+    metric: str | None = None
+    quality: Any = None
+    input_recall: Any = None
+    ceiling: Any = None
+
+    ALWAYS = ("kind", "plugin", "distribution", "version", "identity", "compressors", "depth", "interpolate",
+              "phase", "cache", "seconds", "run_key", "metric", "quality", "input_recall", "ceiling")
+
+
+_V1_STAGES = (("retriever", "retrieve"), ("ranker", "rerank"))  # a /1 result's stages: kind, run phase
+
+
+def stage_configs(config: Any) -> list[dict]:
+    """The stage configurations of a recorded pipeline configuration (``config.pipeline``, or
+    ``PipelineSpec.config()``), whichever shape it has: ``stages`` (three stages or more), or
+    ``retriever`` and ``ranker``."""
+    if not isinstance(config, dict):
+        return []
+    if isinstance(config.get("stages"), list):
+        return [stage for stage in config["stages"] if isinstance(stage, dict)]
+    return [config[kind] for kind, _ in _V1_STAGES if isinstance(config.get(kind), dict)]
+
+
+@model
 class CellResult(Model):
     """One cell's result (docs/results.md, "A cell result")."""
 
@@ -505,7 +557,8 @@ class CellResult(Model):
     status: str = "failed"
     error: CellError | None = None
     config: Config = field(default_factory=Config)
-    components: dict[str, dict] = field(default_factory=dict)
+    components: dict[str, dict] = field(default_factory=dict)  # schema /1: per kind; /2 has stages
+    stages: list[StageRecord] = field(default_factory=list)
     started: str | None = None
     environment: dict | None = None
     execution: Execution | None = None
@@ -524,7 +577,7 @@ class CellResult(Model):
     libraries_loaded: dict | None = None
     costs: dict = field(default_factory=dict)  # per-query cost counters, when a run keeps them
 
-    ALWAYS = ("schema", "cell", "status", "error", "config", "components", "started", "environment")
+    ALWAYS = ("schema", "cell", "status", "error", "config", "stages", "started", "environment")
     REQUIRED = ("schema", "status")
 
     @classmethod
@@ -532,7 +585,36 @@ class CellResult(Model):
         schema = data.get("schema", _MISSING)
         if schema not in READABLE_SCHEMAS:  # first: a foreign file is named as such, not by a key it lacks
             raise fail(source, "schema", " or ".join(repr(s) for s in READABLE_SCHEMAS), schema)
-        return super().parse(data, source, key)
+        result = super().parse(data, source, key)
+        if schema == CELL_SCHEMA_V1 and "stages" not in data:  # for readers only: not written back
+            object.__setattr__(result, "stages", result._v1_stages())
+        return result
+
+    def _v1_stages(self) -> list[StageRecord]:
+        """The stage records of a ``/1`` result: its components (``retriever``, then ``ranker``),
+        their configuration and the phases their runs were recorded in."""
+        config = self.config.pipeline if isinstance(self.config.pipeline, dict) else {}
+        out = []
+        for index, (kind, phase) in enumerate(_V1_STAGES):
+            component, stage = self.components.get(kind), config.get(kind)
+            if not isinstance(component, dict) and not isinstance(stage, dict):
+                break
+            component = component if isinstance(component, dict) else {}
+            stage = stage if isinstance(stage, dict) else {}
+            record = self.phases.get(phase)
+            out.append(StageRecord(
+                stage=index, kind=kind, plugin=component.get("plugin", stage.get("plugin")),
+                distribution=component.get("distribution"), version=component.get("version"),
+                identity=component.get("identity"), compressors=stage.get("compressors", []),
+                depth=stage.get("depth") if index else None, interpolate=None,
+                phase=phase if record else None, cache=record.cache if record else None,
+                seconds=record.seconds if record else None))
+        return out
+
+    def _written(self, name: str, value: Any) -> bool:
+        if name == "stages" and self.schema == CELL_SCHEMA_V1:  # made from components: not the file's
+            return "stages" in (self.read_keys or ()) or "stages" in self.__dict__.get("_assigned", ())
+        return super()._written(name, value)
 
     @property
     def ok(self) -> bool:
@@ -609,6 +691,7 @@ class RunManifest(Model):
 
 __all__ = [
     "CELL_SCHEMA",
+    "CELL_SCHEMA_V1",
     "READABLE_SCHEMAS",
     "RUN_SCHEMA",
     "STATUSES",
@@ -631,9 +714,11 @@ __all__ = [
     "RunManifest",
     "SingleStream",
     "Spread",
+    "StageRecord",
     "as_results",
     "check_finite",
     "fail",
     "parse_json",
+    "stage_configs",
     "what",
 ]

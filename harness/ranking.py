@@ -224,6 +224,92 @@ def _str_only(array_):
         return out
 
 
+# The most slots (per entry) of the table ``_shared_ids`` indexes by address; above, a hash table.
+_TABLE_SLOTS = 4
+
+
+def _shared_ids(docs):
+    """``(vocab, codes)`` for ``docs`` (a 1-d object array): its distinct ids, each a str
+    (``str()`` of anything else), and each entry's place among them; None when most entries
+    are objects of their own.
+
+    Arrays of ids are mostly gathered from a corpus's ids, the same objects over and over: those
+    are told apart by address (integers, sorted in C, without reading the objects), and only
+    the distinct objects are then read and hashed as strings, to merge those that are equal as
+    str (two objects "d1", or 1 and "1").
+    """
+    import ctypes
+
+    import numpy as np
+
+    n = len(docs)
+    docs = np.ascontiguousarray(docs)
+    if n < 2 or docs.itemsize != np.dtype(np.uintp).itemsize:
+        return None
+    # The object pointers the array holds, read as integers (docs keeps the objects alive).
+    held = (ctypes.c_char * (n * docs.itemsize)).from_address(docs.__array_interface__["data"][0])
+    address = np.frombuffer(held, dtype=np.uintp)
+    distinct = np.sort(address)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(distinct[1:], distinct[:-1], out=new[1:])
+    distinct = distinct[new]
+    del new
+    size = len(distinct)
+    if 2 * size > n:
+        return None
+    # Each entry's place in ``distinct``: a table indexed by address (objects lie at multiples of
+    # their common alignment), else a hash table.
+    low = distinct[0]
+    offsets = distinct - low
+    gaps = int(np.bitwise_or.reduce(offsets))
+    shift = np.uintp(max((gaps & -gaps).bit_length() - 1, 0))
+    slots = int(offsets[-1] >> shift) + 1
+    if slots <= _TABLE_SLOTS * n:
+        table = np.empty(slots, dtype=np.int32 if size < 2**31 else np.int64)
+        table[offsets >> shift] = np.arange(size, dtype=table.dtype)
+        codes = table[(address - low) >> shift].astype(np.int64)
+        del table
+    else:
+        import pandas as pd
+
+        codes = pd.Index(distinct).get_indexer(address).astype(np.int64, copy=False)
+    del address, held, offsets
+    somewhere = np.empty(size, dtype=np.int64)
+    somewhere[codes] = np.arange(n, dtype=np.int64)  # a place of each object (any will do)
+    objects = docs[somewhere].tolist()
+    try:
+        "".join(objects)
+        names = objects
+    except TypeError:
+        names = [d if isinstance(d, str) else str(d) for d in objects]
+    if len(set(names)) != len(names):  # equal ids in distinct objects: one code each
+        number: dict[str, int] = {}
+        remap = np.fromiter((number.setdefault(d, len(number)) for d in names), dtype=np.int64, count=size)
+        codes, names = remap[codes], list(number)
+    vocab = np.empty(len(names), dtype=object)
+    vocab[:] = names
+    return vocab, codes
+
+
+def _each_once(queries: list[str], lengths, pairs: _Pairs) -> None:
+    """Raise as ``Run._build`` does if some query ranks a document (a code of ``pairs``) twice."""
+    import numpy as np
+
+    size = len(pairs.vocab)
+    if size == len(pairs.codes):  # every id distinct over the whole run
+        return
+    key = np.repeat(np.arange(len(lengths), dtype=np.int64) * size, lengths) + pairs.codes
+    key.sort()
+    twice = key[1:] == key[:-1]
+    if twice.any():
+        at = int(key[1:][twice].min() // size)  # the first query ranking a document twice
+        a, b = int(pairs.bounds[at]), int(pairs.bounds[at + 1])
+        seen: set[str] = set()
+        docs = pairs.docs(np.arange(a, b)).tolist()
+        raise _twice(queries[at], next(d for d in docs if d in seen or seen.add(d)))
+
+
 def _plain(per_query: Mapping) -> dict | None:
     """``per_query`` itself when pytrec_eval can take it as it is (str query ids, dicts of int or
     float scores, all finite: the sum of a query's scores is finite only when each is), else None.
@@ -328,11 +414,13 @@ class Run:
     @classmethod
     def from_arrays(cls, query_ids: Sequence[str], doc_ids: Sequence[str], scores: Sequence[float]) -> Run:
         """One entry per (query, document) pair: three sequences (lists or 1-d arrays) of equal
-        length. Queries come in the order they first appear; a query's pairs may be anywhere."""
+        length. Queries come in the order they first appear; a query's pairs may be anywhere. Ids
+        become str (``str()`` of anything else: 1 and "1" are one id); a non-finite score or a
+        document twice in one query raises ``ValueError``."""
         import numpy as np
 
         values = np.array(scores, dtype=np.float64)
-        docs = _strings(doc_ids, "doc_ids")  # each a str: checked by _build, query by query
+        docs = _strings(doc_ids, "doc_ids")  # made str below
         if isinstance(query_ids, np.ndarray) and query_ids.dtype.kind == "U":
             qa = query_ids
         else:
@@ -349,14 +437,22 @@ class Run:
         firsts = [q if type(q) is str else str(q) for q in qa[starts].tolist()]
         stretch = np.diff(np.append(starts, n))
         if len(set(firsts)) == len(firsts):  # each query's pairs together already
-            return cls._build(firsts, stretch, docs, None, values)
-        number: dict[str, int] = {}
-        for q in firsts:
-            number.setdefault(q, len(number))
-        code = np.repeat(np.array([number[q] for q in firsts], dtype=np.int64), stretch)
-        perm = np.argsort(code, kind="stable")
-        lengths = np.bincount(code, minlength=len(number)).astype(np.int64)
-        return cls._build(list(number), lengths, docs, perm, values[perm])
+            queries, lengths, perm = firsts, stretch, None
+        else:
+            number: dict[str, int] = {}
+            for q in firsts:
+                number.setdefault(q, len(number))
+            code = np.repeat(np.array([number[q] for q in firsts], dtype=np.int64), stretch)
+            perm = np.argsort(code, kind="stable")
+            queries, lengths = list(number), np.bincount(code, minlength=len(number)).astype(np.int64)
+            values = values[perm]
+        shared = _shared_ids(docs)
+        if shared is None:  # (nearly) an object per pair: each id checked by _build, query by query
+            return cls._build(queries, lengths, docs, perm, values)
+        vocab, codes = shared
+        run = cls._build(queries, lengths, vocab, codes if perm is None else codes[perm], values, unique_docs=True)
+        _each_once(queries, lengths, run._pairs)
+        return run
 
     @classmethod
     def from_topk(cls, query_ids: Sequence[str], doc_ids: Sequence[str], indices: Any, scores: Any) -> Run:
@@ -423,13 +519,13 @@ class Run:
             docs = pairs.docs().tolist()
             for qid, a, b in zip(queries, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
                 distinct = set(docs[a:b])
-                if len(distinct) != b - a:
-                    seen: set[str] = set()
-                    raise _twice(qid, next(d for d in docs[a:b] if d in seen or seen.add(d)))
                 try:
                     "".join(distinct)
                 except TypeError:  # some id is not a str: all converted, then checked again
                     return cls._build(queries, lengths, _str_only(pairs.docs()), None, values)
+                if len(distinct) != b - a:
+                    seen: set[str] = set()
+                    raise _twice(qid, next(d for d in docs[a:b] if d in seen or seen.add(d)))
         run = cls._empty()
         run._pairs, run._queries, run._start, run._stop = pairs, index, bounds[:-1], bounds[1:]
         return run

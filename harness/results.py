@@ -3,7 +3,8 @@
 Layout of a run folder::
 
     run.json              manifest: suite, status (running | finished), cells, provenance
-    cells/<cell>.json     one result per cell (schema ``harness.cell/1``, cellresult.py), written atomically
+    cells/<cell>.json     one result per cell (schema ``harness.cell/2``; ``/1`` read too; cellresult.py),
+                          written atomically
     runs/<cell>.trec      the cell's final ranking as a TREC run file
     leaderboard.md/.csv   rendered from the cell results
 

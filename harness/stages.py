@@ -29,6 +29,16 @@ incomplete. The phase record shows the stage's totals (``costs``).
 A retriever that also defines ``encode_queries(queries) -> vectors`` and ``search(vectors, k) ->
 Run`` (the two-step protocol: its ``retrieve`` calls the two) has them timed as phases
 ``query_encode`` and ``search`` inside its ``retrieve`` record; ``retrieve`` itself still runs.
+
+The executor runs one stage at a time (``first_stage``, ``next_stage``); pipeline.py folds a
+pipeline's stages through them. Stage ``i``'s phases are named by ``stage_names(i)``: the first
+stage's ``index`` and ``retrieve`` (``load_model``, ``compress``), the second's ``prepare`` and
+``rerank`` (``ranker.load_model``, ``ranker.compress``), and from the third on (``i`` ≥ 2, counted
+from 0 as ``stages[i]`` is in a suite) the same with ``.i`` appended: ``prepare.2``, ``rerank.2``,
+``ranker.2.load_model``, ``ranker.2.compress``. A stage's output is keyed by its prefix: the
+first stage's by (identity, corpus, queries, k), each later one's by (its identity, depth,
+interpolation, the key of the run it reranked), so pipelines that share their first stages share
+those stages' runs, in memory within a run and in the artifact cache across runs.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from .cache import ArtifactCache, cache_key, canonical
 from .capabilities import Compressible, PairScorer, Persistent, supports
@@ -64,6 +75,39 @@ COSTS_FILE = "costs.json"  # beside a cached run: what computing it counted (cos
 def index_key(ident: dict, collection: Collection) -> str:
     """The cache key of a retriever's index (the distributed executor's shards share it)."""
     return cache_key("index", ident, collection.corpus_fingerprint)
+
+
+@dataclass(frozen=True)
+class StageNames:
+    """The phase names of one pipeline stage: ``run`` (``retrieve``, ``rerank``, ``rerank.2``),
+    ``ready`` (``index``, ``prepare``, ``prepare.2``) and ``setup``, the prefix of its
+    ``load_model`` and ``compress`` phases (``""``, ``ranker.``, ``ranker.2.``)."""
+
+    run: str
+    ready: str
+    setup: str
+
+
+def stage_names(index: int, prefix: str = "") -> StageNames:
+    """The phase names of stage ``index`` (0: the retriever) of a pipeline; ``prefix`` those of a
+    nested component or a rerun (``bm25.``, ``perturbed.``)."""
+    if index == 0:
+        return StageNames(prefix + "retrieve", prefix + "index", prefix)
+    suffix = f".{index}" if index >= 2 else ""
+    return StageNames(f"{prefix}rerank{suffix}", f"{prefix}prepare{suffix}", f"{prefix}ranker{suffix}.")
+
+
+@dataclass
+class StageOutput:
+    """What one stage gave: its ``run`` and that run's cache ``key``, the component's ``ident``
+    (``StageExecutor.identity``), and how the run was obtained (``cache``: miss, hit or memory)
+    in how many ``seconds`` (None when it came from memory)."""
+
+    run: Run
+    key: str
+    ident: dict
+    cache: str
+    seconds: float | None
 
 
 class StageExecutor:
@@ -109,41 +153,57 @@ class StageExecutor:
         ctx: Context, phases: Phases, prefix: str = "",
     ) -> tuple[Run, str]:
         """The stage's run and its key; ``prefix`` names phases of nested retrievers."""
+        out = self.first_stage(spec, collection, queries, k, ctx, phases, stage_names(0, prefix))
+        return out.run, out.key
+
+    def first_stage(self, spec: StageSpec, collection: Collection, queries: Mapping[str, str], k: int,
+                    ctx: Context, phases: Phases, names: StageNames) -> StageOutput:
+        """A retriever's run of ``queries`` (``k`` each): from memory, the artifact cache, or computed."""
         component = spec.build()
         ident = self.identity(spec, component, ctx)
         run_key = cache_key("retrieve", ident, collection.corpus_fingerprint, _queries_key(queries), k)
-        phase = prefix + "retrieve"
-        if run_key in self._runs:
-            phases.note(phase, cache="memory")
-            self._recount(run_key, ctx, phases.records[phase], phase, "memory")
-            return self._runs[run_key], run_key
-        cached = self.cache.get("runs", run_key)
-        if cached:
-            with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)) as record:
-                run = read_run(cached / "run.trec")
-            self._runs[run_key] = run
-            self._counted[run_key] = _read_costs(cached)
-            self._recount(run_key, ctx, record, phase, "cache")
-            return run, run_key
+        phase = names.run
+        served = self._served(run_key, ctx, phases, phase, ident)
+        if served:
+            return served
         discarded = self.cache.discarded.get(run_key)
-        retriever = self._ready_retriever(spec, component, ident, collection, ctx, phases, prefix)
+        retriever = self._ready_retriever(spec, component, ident, collection, ctx, phases, names)
         self.ready_scorers(spec, ctx)
         with phases.measure(phase, cache="miss", queries=len(queries)) as record:
             if discarded:
                 record["discarded"] = discarded
             ctx.phase = record
             mark = ctx.costs.mark()
-            with two_step_phases(retriever, phases, prefix):
+            with two_step_phases(retriever, phases, names.setup):
                 run = retriever.retrieve(queries, k, ctx)
         _check_run(run, f"retriever {spec.plugin!r}", k)
         self._store(run_key, run, record, ctx, mark)
-        return run, run_key
+        return StageOutput(run, run_key, ident, "miss", record["seconds"])
 
-    def retriever(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = ""):
-        """The stage's retriever, ready to answer queries."""
+    def _served(self, key: str, ctx: Context, phases: Phases, phase: str, ident: dict) -> StageOutput | None:
+        """The stage's run when this run computed it already (``memory``) or the artifact cache
+        has it (``hit``), with what computing it counted; None when it must be computed."""
+        if key in self._runs:
+            phases.note(phase, cache="memory")
+            self._recount(key, ctx, phases.records[phase], phase, "memory")
+            return StageOutput(self._runs[key], key, ident, "memory", None)
+        cached = self.cache.get("runs", key)
+        if not cached:
+            return None
+        with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)) as record:
+            run = read_run(cached / "run.trec")
+        self._runs[key] = run
+        self._counted[key] = _read_costs(cached)
+        self._recount(key, ctx, record, phase, "cache")
+        return StageOutput(run, key, ident, "hit", record["seconds"])
+
+    def retriever(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = "",
+                  names: StageNames | None = None):
+        """The stage's retriever, ready to answer queries (phases ``names``, by default the first
+        stage's under ``prefix``)."""
         component = spec.build()
         return self._ready_retriever(spec, component, self.identity(spec, component, ctx), collection, ctx,
-                                     phases, prefix)
+                                     phases, names or stage_names(0, prefix))
 
     def nested(self, collection: Collection, ctx: Context, phases: Phases, live: bool = False,
                prefix: str = "") -> Callable:
@@ -220,32 +280,32 @@ class StageExecutor:
                 if isinstance(nested, StageSpec) and nested.kind == "ranker":
                     ctx.scorer(nested)
 
-    def _ready_retriever(self, spec, component, ident, collection, ctx, phases, prefix):
+    def _ready_retriever(self, spec, component, ident, collection, ctx, phases, names: StageNames):
         key = index_key(ident, collection)
         if key in self._components:
-            phases.note(prefix + "index", cache="memory")
+            phases.note(names.ready, cache="memory")
             ctx.artifacts.update(self._published[key])
             return self._components[key]
-        self._setup(component, ctx, phases, prefix)
-        self._compress(spec, component, ctx, phases, prefix)
+        self._setup(component, ctx, phases, names.setup)
+        self._compress(spec, component, ctx, phases, names.setup)
         before = dict(ctx.artifacts)
-        record = self._index(component, key, collection, ctx, phases, prefix)
+        record = self._index(component, key, collection, ctx, phases, names.ready)
         self._published[key] = _published(ctx, before)
         _add_figure(record, "parameter_bytes", parameter_figure(component, phases.meter))
         self._components[key] = component
         return component
 
-    def _index(self, retriever, key, collection, ctx, phases, prefix) -> dict:
+    def _index(self, retriever, key, collection, ctx, phases, phase: str) -> dict:
         persistent = supports(retriever, Persistent)
         cached = self.cache.get("indexes", key) if persistent else None
         if cached:
-            with phases.measure(prefix + "index", cache="hit", built=self.cache.info(cached)) as record:
+            with phases.measure(phase, cache="hit", built=self.cache.info(cached)) as record:
                 ctx.phase = record
                 retriever.load(cached / "index")
             _add_figure(record, "index_bytes", index_figure(retriever, folder_bytes(cached / "index"), phases.meter))
             return record
         with widened(self.index_threads) as threads, \
-                phases.measure(prefix + "index", cache="miss", documents=len(collection.docs)) as record:
+                phases.measure(phase, cache="miss", documents=len(collection.docs)) as record:
             if key in self.cache.discarded:
                 record["discarded"] = self.cache.discarded[key]
             if threads:
@@ -265,62 +325,71 @@ class StageExecutor:
         _add_figure(record, "index_bytes", index_figure(retriever, saved, phases.meter))
         return record
 
-    # -- second stage ------------------------------------------------------------------------
+    # -- later stages ------------------------------------------------------------------------
 
     def rerank(
         self, spec: StageSpec, collection: Collection, queries: Mapping[str, str], run: Run,
         run_key: str, ctx: Context, phases: Phases, prefix: str = "",
     ) -> Run:
+        """``run`` reranked by the second stage ``spec`` (see ``next_stage``)."""
+        return self.next_stage(spec, collection, queries, run, run_key, ctx, phases, stage_names(1, prefix)).run
+
+    def next_stage(self, spec: StageSpec, collection: Collection, queries: Mapping[str, str], run: Run,
+                   run_key: str, ctx: Context, phases: Phases, names: StageNames) -> StageOutput:
+        """The top ``spec.depth`` of ``run`` (the stage before's, keyed ``run_key``) reranked by
+        ``spec``'s ranker, interpolated with ``run``'s scores when ``spec.interpolate`` is set,
+        above the rest of ``run`` in its order; from memory, the artifact cache, or computed."""
+        from .pipeline import interpolate
+
         component = spec.build()
         ident = self.identity(spec, component, ctx)
         key = cache_key("rerank", ident, spec.depth, run_key)
-        phase = prefix + "rerank"
-        if key in self._runs:
-            phases.note(phase, cache="memory")
-            self._recount(key, ctx, phases.records[phase], phase, "memory")
-            return self._runs[key]
-        cached = self.cache.get("runs", key)
-        if cached:
-            with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)) as record:
-                reranked = read_run(cached / "run.trec")
-            self._runs[key] = reranked
-            self._counted[key] = _read_costs(cached)
-            self._recount(key, ctx, record, phase, "cache")
-            return reranked
-        ranker = self._ready_ranker(spec, component, ident, collection, ctx, phases, prefix)
+        if spec.interpolate is not None:  # only then: keys of stages without it stay as they were
+            key = cache_key("rerank", ident, spec.depth, run_key, {"interpolate": spec.interpolate})
+        phase = names.run
+        served = self._served(key, ctx, phases, phase, ident)
+        if served:
+            return served
+        ranker = self._ready_ranker(spec, component, ident, collection, ctx, phases, names)
         self.ready_scorers(spec, ctx)
         head = run.truncate(spec.depth)
         with phases.measure(phase, cache="miss", depth=spec.depth, candidates=head.num_docs()) as record:
             if key in self.cache.discarded:
                 record["discarded"] = self.cache.discarded[key]
+            if spec.interpolate is not None:
+                record["interpolate"] = spec.interpolate
             ctx.phase = record
             mark = ctx.costs.mark()
             rescored = ranker.rerank(queries, head, ctx)
         if not isinstance(rescored, Run):
             raise StageError(f"ranker {spec.plugin!r} returned {type(rescored).__name__}, not a Run")
         try:
+            if spec.interpolate is not None:
+                rescored = interpolate(head, rescored, spec.interpolate)
             reranked = rerank_merge(run, rescored, spec.depth)
         except ValueError as exc:
             raise StageError(f"ranker {spec.plugin!r}: {exc}") from None
         self._store(key, reranked, record, ctx, mark)
-        return reranked
+        return StageOutput(reranked, key, ident, "miss", record["seconds"])
 
-    def ranker(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = ""):
-        """The stage's ranker, ready to rerank."""
+    def ranker(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = "",
+               names: StageNames | None = None):
+        """The stage's ranker, ready to rerank (phases ``names``, by default the second stage's
+        under ``prefix``)."""
         component = spec.build()
         return self._ready_ranker(spec, component, self.identity(spec, component, ctx), collection, ctx, phases,
-                                  prefix)
+                                  names or stage_names(1, prefix))
 
-    def _ready_ranker(self, spec, component, ident, collection, ctx, phases, prefix=""):
+    def _ready_ranker(self, spec, component, ident, collection, ctx, phases, names: StageNames):
         key = cache_key("prepare", ident, collection.corpus_fingerprint)
         if key in self._components:
-            phases.note(prefix + "prepare", cache="memory")
+            phases.note(names.ready, cache="memory")
             ctx.artifacts.update(self._published[key])
             return self._components[key]
-        self._setup(component, ctx, phases, prefix + "ranker.")
-        self._compress(spec, component, ctx, phases, prefix + "ranker.")
+        self._setup(component, ctx, phases, names.setup)
+        self._compress(spec, component, ctx, phases, names.setup)
         before = dict(ctx.artifacts)
-        with widened(self.index_threads) as threads, phases.measure(prefix + "prepare", cache="miss") as record:
+        with widened(self.index_threads) as threads, phases.measure(names.ready, cache="miss") as record:
             if threads:
                 record["threads"] = threads
             ctx.phase = record

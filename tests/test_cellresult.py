@@ -19,7 +19,17 @@ import pytest
 
 import harness
 from harness import cli
-from harness.cellresult import CELL_SCHEMA, CellError, CellId, CellResult, Config, Figure, Phase, as_results
+from harness.cellresult import (
+    CELL_SCHEMA_V1,
+    CellError,
+    CellId,
+    CellResult,
+    Config,
+    Figure,
+    Phase,
+    StageRecord,
+    as_results,
+)
 from harness.errors import ResultsError
 from harness.leaderboard import analyse, leaderboard_frame, write_leaderboard
 from harness.report import compare_runs
@@ -62,7 +72,7 @@ def test_fixture_cells_round_trip_byte_for_byte(tmp_path, slug):
 
 def test_fields_are_typed_attributes():
     result = read_cell(cell_path(FIXTURE, OK))
-    assert result.schema == CELL_SCHEMA and result.ok and result.id == "tiny/bm25[k1=0.9]/cpu"
+    assert result.schema == CELL_SCHEMA_V1 and result.ok and result.id == "tiny/bm25[k1=0.9]/cpu"
     assert (result.cell.dataset, result.cell.pipeline, result.cell.device) == ("tiny", "bm25[k1=0.9]", "cpu")
     assert result.cell.base == "bm25" and result.cell.sweep == {"k1": 0.9}
     assert list(result.metrics) == METRICS and set(result.per_query) == set(METRICS)
@@ -80,6 +90,12 @@ def test_fields_are_typed_attributes():
     assert result.config.seed == 0 and result.config.pipeline["retriever"]["plugin"] == "bm25"
     assert result.config.metrics == METRICS and result.run_file == f"runs/{OK}.trec"
     assert result.costs == {}  # written before cost counters existed
+    # written before stage lists (schema /1): its stages are made from components, config and phases
+    (stage,) = result.stages
+    assert isinstance(stage, StageRecord) and (stage.stage, stage.kind, stage.plugin) == (0, "retriever", "bm25")
+    assert stage.distribution == "ir-harness-lexical" and stage.identity["k1"] == 0.9
+    assert (stage.phase, stage.cache, stage.depth, stage.quality) == ("retrieve", "miss", None, None)
+    assert stage.seconds == result.phases["retrieve"].seconds and "stages" not in result
     failed = read_cell(cell_path(FIXTURE, FAILED))
     assert not failed.ok and failed.error.phase == "index" and failed.error.type == "TrecFormatError"
     assert failed.metrics == {} and failed.per_query == {} and failed.latency is None
@@ -265,9 +281,11 @@ TAMPERED = {
     "NaN": (_nan, OK, r"metrics\.nDCG@3: expected a finite number \(JSON has no NaN or Infinity\), got NaN"),
     "Infinity": (_set(["phases", "index", "seconds"], float("inf")), OK, r"phases\.index\.seconds: .* got Infinity"),
     "unknown schema": (_set(["schema"], "harness.cell/9"), OK,
-                       r"schema: expected 'harness\.cell/1', got a string \('harness\.cell/9'\)"),
+                       r"schema: expected 'harness\.cell/1' or 'harness\.cell/2', got a string "
+                       r"\('harness\.cell/9'\)"),
     "manifest as cell": (lambda run: put(run, OK, json.loads((run / MANIFEST).read_text())), OK,
-                         r"schema: expected 'harness\.cell/1', got a string \('harness\.run/1'\)"),
+                         r"schema: expected 'harness\.cell/1' or 'harness\.cell/2', got a string "
+                         r"\('harness\.run/1'\)"),
     "wrong status": (_set(["status"], "done"), OK, r"status: expected 'ok' or 'failed', got a string \('done'\)"),
     "unknown per-query metric": (_unknown_metric, OK,
                                  r"per_query\.P@5: expected a metric of 'metrics' \(nDCG@3, AP, R@5\), got"),

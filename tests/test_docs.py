@@ -249,7 +249,7 @@ def test_example_plugin_loads_validates_and_runs(tmp_path, tiny_beir, monkeypatc
     suite = load_suite(suite_file, registry=registry)
     outcome = run_suite(suite, results_dir=tmp_path / "results", registry=registry)
     assert [(r["cell"]["pipeline"], r["status"]) for r in outcome.results] == [("overlap", "ok"), ("bm25", "ok")]
-    assert outcome.results[0]["components"]["retriever"]["distribution"] == "harness-overlap"
+    assert outcome.results[0]["stages"][0]["distribution"] == "harness-overlap"
     assert outcome.results[0]["metrics"]["RR@10"] == pytest.approx(4 / 5)  # see test_plugin_install
 
 

@@ -103,7 +103,7 @@ def test_validate_checks_the_nested_reference_spec(write_suite):
     with pytest.raises(SuiteError) as caught:
         load_suite(write_suite(body), registry=registry_with())
     assert [p.path for p in caught.value.problems] == ["metrics[0].reference.plugin", "metrics[1].reference.plugin"]
-    assert caught.value.problems[0].line == 4  # the line of `metrics = [`, the closest key written
+    assert caught.value.problems[0].line == 5  # the line of its table in the multi-line `metrics = [`
     assert "no retriever named 'trec-rnu' (did you mean 'trec-run'?)" in str(caught.value)
     body = SUITE.replace('path = "exact.trec"}', 'path = "exact.trec", pth = 1}', 1)
     with pytest.raises(SuiteError, match=r"metrics\[0\]\.reference\.pth: unknown parameter"):

@@ -156,7 +156,9 @@ def test_output_formats_are_honoured(write_suite, tmp_path):
     outcome = run(write_suite, tmp_path, overrides=['output.leaderboard=["csv"]'])
     assert (outcome.run_dir / "leaderboard.csv").is_file()
     assert not (outcome.run_dir / "leaderboard.md").exists()
-    assert write_leaderboard(outcome.run_dir) == [outcome.run_dir / "leaderboard.csv"]
+    # the suite's reranked pipeline is a cascade: its stages come in a CSV of their own
+    assert write_leaderboard(outcome.run_dir) == [outcome.run_dir / "leaderboard.csv",
+                                                  outcome.run_dir / "leaderboard-stages.csv"]
     md_only = run(write_suite, tmp_path, overrides=['output.leaderboard=["md"]'], new=True)
     assert sorted(p.name for p in md_only.run_dir.iterdir() if p.name.startswith("leaderboard")) == ["leaderboard.md"]
 
@@ -170,7 +172,8 @@ def test_rerender_a_copied_folder(first, tmp_path):
     (copy / "leaderboard.csv").write_text("stale")
     shutil.rmtree(first.run_dir)  # nothing refers back to the original
     written = write_leaderboard(copy)
-    assert written == [copy / f"leaderboard.{ext}" for ext in ("md", "csv", "json", "html")]
+    assert written == [copy / name for name in ("leaderboard.md", "leaderboard.csv", "leaderboard-stages.csv",
+                                                 "leaderboard.json", "leaderboard.html")]
     assert (copy / "leaderboard.md").read_text() == original_md
     assert (copy / "leaderboard.csv").read_text() == original_csv
 

@@ -168,11 +168,12 @@ def test_harness_run_uses_the_installed_retriever(throwaway, environment, tiny_b
         assert cell["status"] == "ok", cell["error"]
         assert set(cell["metrics"]) == {"nDCG@10", "RR@10", "P@5"}
         assert all(0.0 <= v <= 1.0 for v in cell["metrics"].values()), cell["metrics"]
-    assert cells["wordcount"]["components"]["retriever"] == {
+    stage = cells["wordcount"]["stages"][0]
+    assert {key: stage[key] for key in ("plugin", "distribution", "version", "identity")} == {
         "plugin": "wordcount", "distribution": "harness-test-wordcount", "version": "0.4.2",
         "identity": {"lowercase": True},
     }
-    assert cells["bm25"]["components"]["retriever"]["distribution"] == "ir-harness-lexical"
+    assert cells["bm25"]["stages"][0]["distribution"] == "ir-harness-lexical"
     # the plugin's own ranking: q1 "wing flutter at high speed" shares 4 words with d1 and d3
     # (tied, so in trec_eval's order: descending id), and nothing matches q5
     run = (run_dir / cells["wordcount"]["run_file"]).read_text().splitlines()

@@ -413,3 +413,119 @@ def test_long_rankings_evaluate_alike():
     assert topk == Run.from_scores(plain)
     names, values = ranking._fillers(1500)
     assert names[1499] == "\x1f1499" and values[1499] == -1499.0
+
+
+# -- from_arrays: ids told apart by object, then by value ---------------------------------------
+
+
+@pytest.fixture(params=["table", "hash table", "per pair"])
+def arrays_path(request, monkeypatch):
+    """Each way from_arrays can number the document ids: a table indexed by the objects'
+    addresses, a hash table of them, or (most ids an object of their own) none."""
+    if request.param == "table":
+        monkeypatch.setattr(ranking, "_TABLE_SLOTS", 2**40)
+    elif request.param == "hash table":
+        monkeypatch.setattr(ranking, "_TABLE_SLOTS", 0)
+    else:
+        monkeypatch.setattr(ranking, "_shared_ids", lambda docs: None)
+    return request.param
+
+
+def fresh(ids):
+    """Equal strings, each a distinct object."""
+    return ["".join(list(d)) if isinstance(d, str) else d for d in ids]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_from_arrays_agrees_on_every_path(arrays_path, seed):
+    run = {q: docs for q, docs in tricky_case(seed).items() if docs}
+    qids, docs, scores = as_flat(run)
+    expected = Run.from_scores(run)
+    assert Run.from_arrays(qids, docs, scores) == expected
+    assert Run.from_arrays(qids, fresh(docs), scores) == expected  # equal ids in other objects
+    some = [d if i % 5 else "".join(list(d)) for i, d in enumerate(docs)]  # the same, in places
+    assert Run.from_arrays(qids, some, scores) == expected
+    shuffled = list(zip(qids, docs, scores, strict=True))
+    random.Random(seed).shuffle(shuffled)  # no query's pairs together
+    built = Run.from_arrays(*map(list, zip(*shuffled, strict=True)))
+    assert sorted(built) == sorted(run)
+    assert {q: list(built[q].items()) for q in built} == {q: list(expected[q].items()) for q in expected}
+    qrels = tricky_qrels(run, seed)
+    metrics = [parse_metric(m) for m in EVAL_METRICS]
+    assert evaluate(metrics, qrels, built) == evaluate(metrics, qrels, expected)
+
+
+def test_from_arrays_duplicates_on_every_path(arrays_path):
+    message = "query 'q': document 'a' is ranked twice"
+    a = "".join(["a"])  # "a" again, another object
+    cases = [
+        (["p", "q", "q", "q"], ["a", "a", "b", "a"]),  # the same object twice
+        (["p", "q", "q", "q"], ["a", "a", "b", a]),  # equal ids, distinct objects
+        (["q", "p", "q", "p", "q"], ["b", "a", "a", "b", a]),  # the query's pairs apart
+    ]
+    base = ["a", "b", "c"]
+    cases += [  # most objects shared: told apart by address, then by value
+        (["p"] * 3 + ["o"] * 3 + ["q"] * 3, base + base + ["a", "c", "a"]),
+        (["p"] * 3 + ["o"] * 3 + ["q"] * 3, base + base + ["a", "b", a]),
+        (["p"] * 3 + ["q"] * 3 + ["o"] * 3 + ["q"], base * 3 + [a]),
+    ]
+    for qids, docs in cases:
+        with pytest.raises(ValueError, match=message):
+            Run.from_arrays(qids, docs, [1.0] * len(docs))
+    if arrays_path != "per pair":  # the last: four objects, three ids
+        assert sorted(ranking._shared_ids(np.array(docs, dtype=object))[0]) == base
+    with pytest.raises(ValueError, match="query 'q': document '1' is ranked twice"):
+        Run.from_arrays(["p"] * 3 + ["o"] * 3 + ["q"] * 4, ["1", "2", "3"] * 3 + [1], [1.0] * 10)
+    # The first query with a document twice, its first document seen before, as from_scores says.
+    qids = ["r", "q", "q", "q", "q", "r", "r"]
+    docs = ["x", "c", "b", "b", "c", "y", "x"]
+    with pytest.raises(ValueError, match="query 'r': document 'x' is ranked twice"):
+        Run.from_arrays(qids, docs, [1.0] * 7)
+    with pytest.raises(ValueError, match="query 'r': document 'x' is ranked twice"):
+        Run.from_scores({"r": [("x", 1.0), ("y", 1.0), ("x", 1.0)], "q": [("c", 1.0), ("b", 1.0)]})
+    with pytest.raises(ValueError, match="query 'q': document 'b' is ranked twice"):
+        Run.from_arrays(qids[1:5], docs[1:5], [1.0] * 4)
+    # A non-finite score is reported before a document twice, as everywhere.
+    with pytest.raises(ValueError, match="not finite"):
+        Run.from_arrays(["q", "q", "q"], ["a", "a", "b"], [1.0, 2.0, math.nan])
+
+
+def test_from_arrays_ids_become_strings_on_every_path(arrays_path):
+    assert Run.from_arrays([7, 7, 8], [10, 20, 10], [1, 2, 3]).scores == {
+        "7": {"20": 2.0, "10": 1.0}, "8": {"10": 3.0}}
+    numbers = np.array([3, 1, 3, 2], dtype=np.int64)
+    assert Run.from_arrays(["q", "q", "p", "p"], numbers, [1.0, 2.0, 3.0, 4.0]).scores == {
+        "q": {"1": 2.0, "3": 1.0}, "p": {"2": 4.0, "3": 3.0}}
+    # 1 and "1" are one id, "1"; 1 and 1.0 are two, "1" and "1.0"; None is "None".
+    with pytest.raises(ValueError, match="query 'q': document '1' is ranked twice"):
+        Run.from_arrays(["q", "q", "q"], [1, "b", "1"], [1.0, 2.0, 3.0])
+    mixed = Run.from_arrays(["q", "q", "q", "p", "p"], [1, 1.0, None, "1", 2], [1.0, 2.0, 3.0, 4.0, 0.5])
+    assert list(mixed["q"].items()) == [("None", 3.0), ("1.0", 2.0), ("1", 1.0)]
+    assert list(mixed["p"].items()) == [("1", 4.0), ("2", 0.5)]
+    with pytest.raises(ValueError, match="query 'p': document '1' is ranked twice"):
+        Run.from_arrays(["p", "p"], ["1", 1], [4.0, 0.5])
+    assert all(type(d) is str for d in mixed.to_arrays()[1])
+
+
+def test_from_arrays_small_and_empty(arrays_path):
+    assert Run.from_arrays([], [], []).scores == {}
+    assert Run.from_arrays(np.array([], dtype=str), np.array([], dtype=object), np.zeros(0)).scores == {}
+    assert Run.from_arrays(["q"], ["a"], [1.0]).scores == {"q": {"a": 1.0}}
+    assert Run.from_arrays(["q", "p"], ["a", "a"], [1.0, 2.0]).scores == {"q": {"a": 1.0}, "p": {"a": 2.0}}
+    ids = np.array(["a", "b", "c", "a"], dtype=object)[::2]  # not contiguous in memory
+    assert Run.from_arrays(["q", "q"], ids, [1.0, 2.0]).scores == {"q": {"c": 2.0, "a": 1.0}}
+
+
+def test_from_arrays_from_a_corpus_evaluates_as_from_topk(arrays_path):
+    rng = np.random.default_rng(5)
+    corpus = np.array([f"doc{i}" for i in range(3000)], dtype=object)
+    indices = np.stack([rng.choice(3000, 400, replace=False) for _ in range(20)])
+    scores = rng.integers(0, 30, indices.shape).astype(float)  # ties everywhere
+    qids = [f"q{i}" for i in range(20)]
+    topk = Run.from_topk(qids, corpus, indices, scores)
+    flat = Run.from_arrays(np.repeat(np.array(qids, dtype=object), 400), corpus[indices].ravel(), scores.ravel())
+    assert flat == topk
+    qrels = {q: {corpus[i]: int(g) for i, g in zip(row[::13], rng.integers(0, 3, 31), strict=False)}
+             for q, row in zip(qids, indices, strict=True)}
+    metrics = [parse_metric(m) for m in EVAL_METRICS]
+    assert evaluate(metrics, qrels, flat) == evaluate(metrics, qrels, topk)

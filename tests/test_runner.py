@@ -49,7 +49,7 @@ def test_results_layout_and_run_files_reproduce_metrics(write_suite, tmp_path, t
         q, d, g = line.split("\t")
         qrels.setdefault(q, {})[d] = int(g)
     for result in outcome.results:
-        assert result["schema"] == "harness.cell/1" and result["status"] == "ok"
+        assert result["schema"] == "harness.cell/2" and result["status"] == "ok"
         assert set(result["per_query"]["AP"]) == set(qrels)  # every judged query counts
         assert result["evaluation"]["queries_without_results"] == 1  # q5 matches nothing
         run_file = read_run(outcome.run_dir / result["run_file"])
@@ -295,5 +295,6 @@ def test_component_identity_is_recorded_even_from_cache(write_suite, tmp_path):
     run(write_suite, tmp_path)
     cached = run(write_suite, tmp_path)  # a new run served from the cache
     assert cached.results[0]["phases"]["retrieve"]["cache"] == "hit"
-    assert cached.results[0]["components"]["retriever"]["identity"] == {"weight": 1.0}
-    assert cached.results[1]["components"]["ranker"]["identity"] == {}
+    assert cached.results[0]["stages"][0]["identity"] == {"weight": 1.0}
+    assert cached.results[0]["stages"][0]["cache"] == "hit"
+    assert cached.results[1]["stages"][1]["identity"] == {} and cached.results[1]["stages"][1]["plugin"] == "reverse"

@@ -310,10 +310,10 @@ def test_a_suite_uses_it(cells, kind):
     if kind == "dataset":
         assert words["dataset"]["provider"] == NAMES["dataset"] and words["dataset"]["documents"] == 6
     elif kind == "retriever":
-        assert words["components"]["retriever"]["distribution"] == distribution
+        assert words["stages"][0]["distribution"] == distribution
         assert words["metrics"]["nDCG@10"] > 0.5  # the toy data is easy for word overlap
     elif kind == "ranker":
-        assert reranked["components"]["ranker"]["distribution"] == distribution
+        assert reranked["stages"][1]["distribution"] == distribution
         assert reranked["phases"]["rerank"]["depth"] == 3
     elif kind == "metric":
         metric = NAMES["metric"]

@@ -102,7 +102,8 @@ def test_the_fixture_is_valid_toml_and_numbered_right():
         (("pipelines", 1, "retriever", "retrievers", 1, "k1"), 26),  # list of inline tables
         (("pipelines", 1, "retriever", "retrievers", 0, "plugin"), 26),
         (("pipelines", 1, "ranker", "depth"), 27),
-        (("pipelines", 1, "compressors", 0, "plugin"), 28),  # multi-line list of inline tables
+        (("pipelines", 1, "compressors", 0, "plugin"), 29),  # multi-line list of inline tables: its own line
+        (("pipelines", 1, "compressors", 0), 29),
         (("pipelines", 1, "extra", 0, "plugin"), 33),  # nested array of tables
         (("pipelines", 1, "extra", 1, "plugin"), 36),
         (("pipelines", 1, "extra", 1), 35),

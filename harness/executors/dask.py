@@ -264,5 +264,5 @@ def _returned(data: dict | None, job: Job) -> CellResult | None:
 
 def _stage(job: Job) -> str:
     """The first stage a cell computes: its dataset, device and retriever configuration."""
-    return json.dumps([job.cell.dataset.name, job.cell.device, job.cell.pipeline.retriever.config()],
+    return json.dumps([job.cell.dataset.name, job.cell.device, job.cell.pipeline.stages[0].config()],
                       sort_keys=True, default=str)

@@ -56,7 +56,7 @@ def prepare(executor, jobs: list, ctx) -> dict:
     size = ctx.suite.execution.shard_documents
     groups: dict[tuple, list] = {}
     for job in jobs if size else ():
-        spec = job.cell.pipeline.retriever
+        spec = job.cell.pipeline.stages[0]
         if shardable(spec):
             config = json.dumps(spec.config(), sort_keys=True, default=str)
             groups.setdefault((job.cell.dataset.name, config, job.cell.device), []).append(job)
@@ -109,7 +109,7 @@ def run_shard_job(job: dict, registry, cache: ArtifactCache, progress: Progress)
     suite, cell = job["suite"], job["cell"]
     try:
         collection = load_dataset(cell.dataset, registry, suite.base_dir)
-        spec = cell.pipeline.retriever
+        spec = cell.pipeline.stages[0]
         component = spec.build()
         ctx = Context(device=cell.device, base_dir=suite.base_dir, seed=suite.seed, progress=progress,
                       collection=collection, cache=cache)

@@ -9,6 +9,8 @@ nothing else. docs/leaderboards.md describes every output.
 * analysis.py + significance.py: intervals, tests against the baseline, tie groups, macro means;
 * parents.py, sizes.py, compressed.py: each compressed pipeline beside its uncompressed parent
   (quality deltas, cost and size ratios, the non-inferiority verdict);
+* stages.py: each cascade stage by stage (quality, candidate recall, oracle ceiling, flags), and
+  its CSV, ``leaderboard-stages.csv``;
 * pareto.py: the fronts; render.py: Markdown and CSV; html.py, page.py, plotjs.py: the HTML page.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from ..errors import reading
 from ..results import MANIFEST, load_run, write_atomic
+from . import stages
 from .analysis import SCHEMA, analyse
 from .table import hardware_refusal, leaderboard_frame
 
@@ -35,7 +38,8 @@ def write_leaderboard(run_dir: str | Path, mixed_hardware: bool = False, *, base
                       margin_metric: str | None = None) -> list[Path]:
     """Compute the leaderboard of ``run_dir`` and write the formats the run's output settings ask
     for (``formats`` overrides them; ``baseline``, ``intervals``, ``margin`` and ``margin_metric``
-    override its ``[stats]`` settings); returns the paths written, in ``FORMATS`` order."""
+    override its ``[stats]`` settings); returns the paths written, in ``FORMATS`` order (with the CSV,
+    ``leaderboard-stages.csv`` when the run has cascades)."""
     run_dir = Path(run_dir)
     with reading(run_dir / MANIFEST):  # a damaged manifest: ResultsError naming it
         manifest, cells = load_run(run_dir)
@@ -46,9 +50,17 @@ def write_leaderboard(run_dir: str | Path, mixed_hardware: bool = False, *, base
                  "json": lambda d: json.dumps(d, indent=1, ensure_ascii=False, allow_nan=False) + "\n"}
     written = []
     for fmt in FORMATS:
-        if fmt in wanted:
-            write_atomic(run_dir / FILES[fmt], renderers[fmt](data))
-            written.append(run_dir / FILES[fmt])
+        if fmt not in wanted:
+            continue
+        write_atomic(run_dir / FILES[fmt], renderers[fmt](data))
+        written.append(run_dir / FILES[fmt])
+        if fmt == "csv":  # the cascades' stages, one row each, beside it
+            staged = stages.csv_text(data)
+            if staged is not None:
+                write_atomic(run_dir / stages.CSV_FILE, staged)
+                written.append(run_dir / stages.CSV_FILE)
+            else:  # none now: an earlier rendering's file would contradict leaderboard.json
+                (run_dir / stages.CSV_FILE).unlink(missing_ok=True)
     return written
 
 

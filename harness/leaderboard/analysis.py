@@ -16,6 +16,7 @@ from ..stats import StatsError, stats_settings
 from .compressed import compressed_section
 from .pareto import fronts
 from .significance import group_statistics, macro_means
+from .stages import section as stages_section
 from .table import COST_AXES, base_rows, cached_counts, cost_spread, hardware_refusal, metric_labels
 
 SCHEMA = "harness.leaderboard/1"
@@ -88,6 +89,7 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
         "pareto": pareto,
         "macro": macro,
         "compressed": compressed,
+        "stages": stages_section(rows, by_key, primary),  # cascades stage by stage (stages.py)
         "notes": notes,
     }
 

@@ -1,7 +1,8 @@
 """``leaderboard.html``: the leaderboard dict as one self-contained page.
 
 Sections: provenance, the sortable leaderboard (intervals, markers, groups, Pareto badges), the
-mean across datasets, each compressed pipeline beside its parent (deltas, ratios, verdicts),
+mean across datasets, each compressed pipeline beside its parent (deltas, ratios, verdicts), each
+cascade stage by stage (stages.py: quality, candidate recall, ceiling, flags),
 quality against cost per dataset (error bars: the metric's bootstrap interval and the latency
 percentile's, or the batches' QPS range; the Pareto front as a dashed staircase, its pipelines as
 rings), and each pipeline's per-query differences from the baseline.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from html import escape
 
-from . import compressed_view
+from . import compressed_view, stages
 from .page import bullets, cell, number, page, table, text_cell
 from .render import axis_short, axis_words, cell_text, legend, statistics_text, table_columns
 
@@ -61,7 +62,8 @@ def render_html(data: dict) -> str:
     if data["rows"]:
         notes = [escape(x.replace("`", "")) for x in legend(data, table_columns(data))]
         parts += ["<h2>Leaderboard</h2>", _main_table(data), bullets(notes, "note")]
-        parts += _macro(data) + _compressed(data) + _scatter_section(data) + _difference_section(data)
+        parts += _macro(data) + _compressed(data) + stages.html(data) + _scatter_section(data)
+        parts += _difference_section(data)
     else:
         parts.append("<p>No cell results.</p>")
     if data["notes"]:

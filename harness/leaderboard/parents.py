@@ -7,9 +7,9 @@ compressors are recorded on every compressible stage). Its parent is:
 
 * the pipeline its suite entry names with ``parent = "name"`` (recorded in its configuration),
   whether or not it has compressors: a demanding comparison may differ in more than compression;
-* otherwise the one pipeline of the run without compressors whose retriever and ranker are
-  identical to its own once every compressor is removed: same plugins, same parameters (defaults
-  filled in), same rerank depth. Several such pipelines, or none, give no parent, and a note says
+* otherwise the one pipeline of the run without compressors whose stages are identical to its own
+  once every compressor is removed: same plugins, same parameters (defaults filled in), same rerank
+  depths. Several such pipelines, or none, give no parent, and a note says
   which and how to declare one.
 """
 
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..cellresult import CellResult, as_results
+from ..cellresult import CellResult, as_results, stage_configs
 
-STAGES = ("retriever", "ranker")
 DECLARED, DETECTED = "declared", "detected"
 
 
@@ -51,7 +50,7 @@ def pipeline_configs(cells: list[CellResult]) -> dict[str, dict]:
 
 def is_compressed(config: dict) -> bool:
     """Whether any stage of the pipeline, nested stages included, has compressors."""
-    return any(_has_compressors(config.get(stage)) for stage in STAGES)
+    return any(_has_compressors(stage) for stage in stage_configs(config))
 
 
 def _has_compressors(value) -> bool:
@@ -71,9 +70,10 @@ def without_compressors(value):
     return value
 
 
-def stages(config: dict) -> dict:
-    """The parts of a pipeline's configuration that decide its output: retriever and ranker."""
-    return {stage: config[stage] for stage in STAGES if config.get(stage) is not None}
+def stages(config: dict) -> list[dict]:
+    """The parts of a pipeline's configuration that decide its output: its stages, in order
+    (``retriever`` and ``ranker``, or ``stages``)."""
+    return stage_configs(config)
 
 
 def find_parents(cells: list[CellResult]) -> list[Parent]:

@@ -202,6 +202,7 @@ th[data-order=desc]::after { content: " ▼"; } th[data-order=asc]::after { cont
 td.text, th.text { text-align: left; }
 td .ci { color: #777; font-size: 12px; } .up { color: #1a7f37; } .down { color: #c62828; } .base { color: #555; }
 tr.failed td { color: #999; } tr.front td.name { font-weight: 600; }
+tr.below-ceiling td, tr.caps td { background: #fff8e1; }
 .badge { display: inline-block; background: #e8f0fe; color: #174ea6; border-radius: 3px; padding: 0 4px;
   margin-right: 2px; font-size: 12px; }
 .bad { background: #fde7e9; color: #a50e0e; } .good { background: #e6f4ea; color: #137333; }

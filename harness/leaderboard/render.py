@@ -10,7 +10,7 @@ import csv
 import io
 
 from ..measure.hardware import describe
-from . import compressed_view
+from . import compressed_view, stages
 
 LEFT = ("dataset", "pipeline", "device", "hardware", "status", "group", "Pareto")
 SHORT = {"p50 ms": "p50", "p95 ms": "p95", "QPS": "QPS", "peak MiB": "MiB"}
@@ -105,7 +105,7 @@ def render_markdown(data: dict) -> str:
     align = ["left" if c in LEFT else "right" for c in columns]
     lines += [tabulate(rows, headers=columns, tablefmt="github", disable_numparse=True, colalign=align), ""]
     lines += [f"- {line}" for line in legend(data, columns)]
-    lines += _macro_section(data) + _pareto_section(data) + _compressed_section(data)
+    lines += _macro_section(data) + _pareto_section(data) + _compressed_section(data) + stages.markdown(data)
     if data["notes"]:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in data["notes"]]
     return "\n".join(lines) + "\n"

@@ -43,14 +43,22 @@ def _figure(record: Phase, name: str):
 
 def _stage_bytes(phases: dict[str, Phase]) -> dict[str, int | float]:
     """``{compress phase name: parameter_bytes}`` of each stage's index (retriever) or prepare
-    (ranker) phase, keyed by the compress phase that stage would have."""
+    (ranker) phase, keyed by the compress phase that stage would have (``prepare.2``, the third
+    stage's of a cascade: ``ranker.2.compress``)."""
     out = {}
     for name, record in phases.items():
-        for suffix, compress in (("index", "compress"), ("prepare", "ranker.compress")):
-            root = _phase_root(name, suffix)
-            size = _figure(record, "parameter_bytes") if root is not None else None
-            if size is not None:
-                out[root + compress] = size
+        stem, _, number = name.rpartition(".")
+        if number.isdigit() and _phase_root(stem, "prepare") is not None:  # a cascade's stage i >= 2
+            where = _phase_root(stem, "prepare") + f"ranker.{number}.compress"
+        elif _phase_root(name, "prepare") is not None:
+            where = _phase_root(name, "prepare") + "ranker.compress"
+        elif _phase_root(name, "index") is not None:
+            where = _phase_root(name, "index") + "compress"
+        else:
+            continue
+        size = _figure(record, "parameter_bytes")
+        if size is not None:
+            out[where] = size
     return out
 
 

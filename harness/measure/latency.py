@@ -7,16 +7,17 @@
 * **offline**: every sampled query in one call per stage, as a batch job sees them; one warm-up
   batch, then at least ``repetitions`` batches and ``min_duration`` seconds; queries per second.
 
-The loops take a ``call(queries) -> {stage: nanoseconds}`` (see ``stages.query_path``) that times
+The loops take a ``call(queries) -> {stage: nanoseconds}`` (see ``cascade_path``) that times
 each stage itself, so harness bookkeeping between stages is never counted as latency.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from ..suite.sections import MeasureSettings
 
@@ -77,9 +78,31 @@ def two_step_phases(retriever, phases, prefix: str = "") -> Iterator[None]:
         del retriever.encode_queries, retriever.search
 
 
+class LiveRanker(NamedTuple):
+    """A ranker stage of the timed query path: its phase ``name`` (``rerank``, ``rerank.2``), the
+    ready ``ranker``, its ``depth`` and ``interpolate`` (stages.py, pipeline.py)."""
+
+    name: str
+    ranker: Any
+    depth: int
+    interpolate: float | None = None
+
+
 def query_path(retriever, ranker, depth: int | None, k: int, ctx, now: Callable[[], int]):
+    """A retriever and at most one ranker (``cascade_path`` with one ``rerank`` stage)."""
+    rankers = [] if ranker is None else [LiveRanker("rerank", ranker, depth)]
+    return cascade_path(retriever, rankers, k, ctx, now)
+
+
+def cascade_path(retriever, rankers: Sequence[LiveRanker], k: int, ctx, now: Callable[[], int]):
     """The pipeline's query path as ``call(queries) -> {stage: nanoseconds}``, each stage timed
-    on its own with ``now`` (which syncs the device); cutting the head for the ranker is not."""
+    on its own with ``now`` (which syncs the device): the retriever (``retrieve``, or
+    ``query_encode`` and ``search``), then each ranker on the top ``depth`` of the run before it.
+    Cutting the head and merging a ranker's head back above the tail (interpolating, where a stage
+    does) for the next ranker are harness bookkeeping, not timed; after the last ranker there is
+    none."""
+    from ..pipeline import merge_stage  # (pipeline.py imports this module)
+
     steps = two_step(retriever)
 
     def call(queries: Mapping[str, str]) -> dict[str, int]:
@@ -93,11 +116,13 @@ def query_path(retriever, ranker, depth: int | None, k: int, ctx, now: Callable[
         else:
             run = retriever.retrieve(queries, k, ctx)
             times = {"retrieve": now() - start}
-        if ranker is not None:
-            head = run.truncate(depth)
+        for i, stage in enumerate(rankers):
+            head = run.truncate(stage.depth)
             start = now()
-            ranker.rerank(queries, head, ctx)
-            times["rerank"] = now() - start
+            rescored = stage.ranker.rerank(queries, head, ctx)
+            times[stage.name] = now() - start
+            if i + 1 < len(rankers):
+                run = merge_stage(run, rescored, stage.depth, stage.interpolate)
         return times
 
     return call

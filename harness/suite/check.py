@@ -18,7 +18,7 @@ from ..datasets import DatasetSpec, check_options
 from ..params import check_params, did_you_mean, resolve_params
 from ..plugins import PluginError, Registry
 from .model import PipelineSpec, StageSpec, Suite
-from .schema import DATASET, DEVICE, EXECUTION, MEASURE, NAME, OUTPUT, PIPELINE, STAGE_CORE, STATS, TOP
+from .schema import DATASET, DEVICE, EXECUTION, MEASURE, NAME, OUTPUT, PIPELINE, PIPELINE_RANKER, STAGE_CORE, STATS, TOP
 from .sections import ExecutionSettings, MeasureSettings, OutputSettings, StatsSettings, from_table
 from .text import Problem, format_path, locate, split_assignment
 
@@ -242,7 +242,16 @@ class SuiteChecker:
             self.problem(path, "must be a table")
             return []
         core = self.table(path, PIPELINE, entry)
-        if "name" not in core or "retriever" not in entry:  # a name of the wrong type is already a problem
+        if "name" not in core:  # a name of the wrong type is already a problem
+            return []
+        if "stages" in entry and ("retriever" in entry or "ranker" in entry):
+            both = " and ".join(key for key in ("retriever", "ranker") if key in entry)
+            self.problem(path + ("stages",), f"give either stages or retriever/ranker, not both (this pipeline "
+                         f"also has {both}): stages = [retriever, ranker, ...] is the long form of the two")
+            return []
+        if "stages" not in entry and "retriever" not in entry:
+            self.problem(path + ("retriever",), "is required: the first stage, {plugin = \"name\", ...} (or give "
+                         "stages = [{plugin = retriever}, {plugin = ranker, depth = N}, ...])")
             return []
         if not NAME.match(str(core["name"])):
             self.problem(path + ("name",), f"{core['name']!r}: use letters, digits and . _ + - (it names files)")
@@ -259,28 +268,73 @@ class SuiteChecker:
         return out
 
     def pipeline(self, path: tuple, entry: dict, name: str, k: int) -> PipelineSpec | None:
+        """A pipeline's stages, checked: a retriever first, then rankers, each reranking at most
+        the documents the stage before it ranked (k for the first); pipeline-level compressors
+        attached to every compressible stage."""
         shared = _listed(entry.get("compressors"))  # another type is a problem the table check reported
-        retriever = self.stage(path + ("retriever",), "retriever", entry.get("retriever"))
-        ranker = None
-        if entry.get("ranker") is not None:
-            ranker = self.stage(path + ("ranker",), "ranker", entry["ranker"])
-            if ranker and ranker.depth > k:
-                self.problem(path + ("ranker", "depth"),
-                             f"rerank depth {ranker.depth} is beyond the retrieval depth k = {k}")
+        if "stages" in entry:
+            tables = entry["stages"]
+            if not isinstance(tables, list):  # its type is reported by the table check
+                return None
+            if not tables:
+                self.problem(path + ("stages",), "needs at least one stage: a retriever first, then any rankers")
+                return None
+            wheres = [path + ("stages", j) for j in range(len(tables))]
+        else:
+            tables = [entry.get("retriever")] + ([entry["ranker"]] if entry.get("ranker") is not None else [])
+            wheres = [path + ("retriever",), path + ("ranker",)][:len(tables)]
+        stages: list[StageSpec | None] = []
+        for j, (where, table) in enumerate(zip(wheres, tables, strict=True)):
+            kind = "ranker" if j else "retriever"
+            if not self.stage_kind(where, j, table):
+                stages.append(None)
+                continue
+            stages.append(self.stage(where, kind, table, PIPELINE_RANKER if j else None))
+        passed = k  # how many documents the stage before ranked: k for the retriever, a ranker's depth
+        for j, spec in enumerate(stages[1:], 1):
+            if spec is None:
+                passed = None
+                continue
+            if passed is not None and spec.depth > passed:
+                message = (f"rerank depth {spec.depth} is beyond the retrieval depth k = {k}" if j == 1 else
+                           f"{spec.depth} is more than the {passed} documents stage {j - 1} passes on (its depth): a "
+                           "stage reranks only what the stage before it ranked")
+                self.problem(wheres[j] + ("depth",), message)
+            passed = spec.depth
         shared = [c for c in (self.compressor(path + ("compressors", j), c) for j, c in enumerate(shared)) if c]
-        compressible = [s for s in (retriever, ranker) if s and _compressible(s.cls)]
+        compressible = [s for s in stages if s and _compressible(s.cls)]
         if shared and not compressible:
             self.problem(path + ("compressors",), "no stage of this pipeline is compressible (exposes torch modules)")
         for stage in compressible:  # pipeline-level compressors come first, then the stage's own
             stage.compressors[:0] = shared
-        if retriever is None:
+        if not stages or any(s is None for s in stages):
             return None
         parent = entry.get("parent") if isinstance(entry.get("parent"), str) else None  # else reported already
-        return PipelineSpec(name=name, retriever=retriever, ranker=ranker, description=entry.get("description", ""),
-                            parent=parent)
+        return PipelineSpec(name, tuple(stages), description=entry.get("description", ""), parent=parent)
 
-    def stage(self, path: tuple, kind: str, table: Any) -> StageSpec | None:
-        """A component table ``{plugin = ..., params...}``; nested component params recurse."""
+    def stage_kind(self, path: tuple, index: int, table: Any) -> bool:
+        """Whether a pipeline stage's plugin may stand at ``index``: a retriever first, rankers after.
+        A plugin of the other kind (and not of this one) is a problem saying so; an unknown one is
+        left to ``stage`` (which suggests a name)."""
+        plugin = table.get("plugin") if isinstance(table, dict) else None
+        if not isinstance(plugin, str):
+            return True
+        kind, other = ("ranker", "retriever") if index else ("retriever", "ranker")
+        if self._class_of(kind, plugin) is not None or self._class_of(other, plugin) is None:
+            return True
+        if index == 0:
+            self.problem(path, f"a ranker cannot be the first stage: {plugin!r} is a ranker, and the first stage "
+                         "retrieves (a retriever: " + ", ".join(self.registry.names("retriever")) + ")")
+        else:
+            self.problem(path, f"a retriever cannot follow another stage: {plugin!r} is a retriever, and stage "
+                         f"{index} reranks what stage {index - 1} found (a ranker); to combine retrievers, "
+                         "give the first stage a fusion retriever")
+        return False
+
+    def stage(self, path: tuple, kind: str, table: Any, core_keys: dict | None = None) -> StageSpec | None:
+        """A component table ``{plugin = ..., params...}``; nested component params recurse.
+        ``core_keys``: the keys the harness reads rather than the plugin (default ``STAGE_CORE``'s
+        for the kind; a pipeline's rankers also take ``interpolate``)."""
         if not isinstance(table, dict):
             self.problem(path, f"must be a table like {{plugin = \"name\", ...}}, got {type(table).__name__}")
             return None
@@ -291,7 +345,7 @@ class SuiteChecker:
         cls = self.component_class(path + ("plugin",), kind, table["plugin"])
         if cls is None:
             return None
-        core_keys = STAGE_CORE.get(kind, {})
+        core_keys = STAGE_CORE.get(kind, {}) if core_keys is None else core_keys
         core = self.table(path, core_keys, {k: v for k, v in table.items() if k in core_keys})
         params = {k: v for k, v in table.items() if k not in core_keys and k != "plugin"}
         for key, message in check_params(cls.params, params):
@@ -311,7 +365,8 @@ class SuiteChecker:
         if compressors and not _compressible(cls):
             self.problem(path + ("compressors",),
                          f"{kind} {table['plugin']!r} is not compressible (exposes no torch modules)")
-        return StageSpec(kind, table["plugin"], params, cls, core.get("depth"), [c for c in compressors if c])
+        return StageSpec(kind, table["plugin"], params, cls, core.get("depth"), [c for c in compressors if c],
+                         core.get("interpolate"))
 
     def compressor(self, path: tuple, table: Any) -> StageSpec | None:
         """A compressor table, also constructed: a compressor's ``__init__`` checks how its
@@ -355,25 +410,35 @@ class SuiteChecker:
         for combo in itertools.product(*(values for _, values in targets.values())):
             variant = copy.deepcopy(entry)
             variant.pop("sweep", None)
-            for (target, _), value in zip(targets.values(), combo, strict=True):
-                _set_in(variant, target, value)
+            for key, ((target, _), value) in zip(targets, zip(targets.values(), combo, strict=True), strict=True):
+                if not _set_in(variant, target, value):
+                    self.problem(path + ("sweep", key), _UNREACHABLE.format(".".join(map(str, target))))
+                    return [({}, entry)]
             variants.append((dict(zip(targets, combo, strict=True)), variant))
         return variants or [({}, entry)]
 
     def param_path(self, path: tuple, entry: dict, key: str) -> list | None:
-        """Where a sweep/override key lands in a pipeline table: dotted, or a bare param name."""
-        parts = [int(p) if p.isdigit() else p for p in key.split(".")]
-        if len(parts) > 1:
+        """Where a sweep/override key lands in a pipeline table: a pipeline key (``compressors``,
+        ``ranker``: the whole value), a dotted path (``ranker.depth``, ``stages.2.depth`` or
+        ``stages[2].depth``, zero-based), or a bare parameter name, found in the one stage (or
+        pipeline-level compressor) that declares it."""
+        key = re.sub(r"\[(\d+)\]", r".\1", key)
+        parts = [int(p) if p.isdigit() else p for p in key.split(".") if p != ""]
+        if not parts:
+            self.problem(path, "is empty: name a pipeline key or parameter")
+            return None
+        if len(parts) > 1 or parts[0] in PIPELINE:
             if parts[0] not in PIPELINE:
                 self.problem(path, f"{parts[0]!r} is not a pipeline key{did_you_mean(str(parts[0]), PIPELINE)}")
                 return None
-            return parts
+            return self.addressed(path, entry, parts)
+        key = parts[0]
         found = []
-        for stage in ("retriever", "ranker"):
-            table = entry.get(stage)
-            cls = self._class_of(stage, table)  # a bad stage is reported where the stage itself is checked
-            if cls is not None and (key in cls.params or key in STAGE_CORE[stage]):
-                found.append([stage, key])
+        for where, kind, table in _stage_tables(entry):
+            cls = self._class_of(kind, table)  # a bad stage is reported where the stage itself is checked
+            core = PIPELINE_RANKER if kind == "ranker" else STAGE_CORE[kind]
+            if cls is not None and (key in cls.params or key in core):
+                found.append(where + [key])
         for j, table in enumerate(_listed(entry.get("compressors"))):
             cls = self._class_of("compressor", table)
             if cls is not None and key in cls.params:
@@ -388,9 +453,46 @@ class SuiteChecker:
             self.problem(path, f"no stage of this pipeline has a parameter {key!r}{hint}")
         return None
 
+    def addressed(self, path: tuple, entry: dict, parts: list) -> list | None:
+        """``parts`` (a dotted pipeline path) in the form the pipeline is written in: ``stages.0``
+        is the shorthand's ``retriever`` and ``stages.1`` its ``ranker``; ``retriever`` and
+        ``ranker`` are ``stages.0`` and ``stages.1`` of a pipeline of at most two stages."""
+        head, rest = parts[0], parts[1:]
+        listed = isinstance(entry.get("stages"), list)
+        if head == "stages" and rest and not listed:
+            index = rest[0]
+            if not isinstance(index, int):
+                self.problem(path, f"stages is a list: address a stage by its number (stages.0 or stages[0]), "
+                             f"got {index!r}")
+                return None
+            shorthand = ["retriever", "ranker"]
+            if index < 2 and (index == 0 or rest[1:] == [] or "ranker" in entry):
+                return [shorthand[index], *rest[1:]]
+            count = 2 if "ranker" in entry else 1
+            self.problem(path, f"this pipeline has {count} stage{'s' if count > 1 else ''}, written as "
+                         f"{' and '.join(shorthand[:count])}: there is no stage {index} (write its stages as a "
+                         "list, stages = [...], to add more)")
+            return None
+        if head in ("retriever", "ranker") and listed:
+            stages = entry["stages"]
+            if head == "ranker" and len(stages) > 2:
+                self.problem(path, f"this pipeline has {len(stages) - 1} rankers: address one as stages.N "
+                             f"(1 to {len(stages) - 1})")
+                return None
+            return ["stages", 0 if head == "retriever" else 1, *rest]
+        if head == "stages" and rest and listed:
+            index, count = rest[0], len(entry["stages"])
+            if not isinstance(index, int) or index > count or (index == count and rest[1:]):
+                self.problem(path, f"this pipeline has {count} stage{'s' if count != 1 else ''} (stages.0 to "
+                             f"stages.{count - 1}; stages.{count} adds one, given as a whole table), not "
+                             f"{index!r}")
+                return None
+        return parts
+
     def _class_of(self, kind: str, table: Any) -> type | None:
-        """The component class a stage table names, or None when it names none (any shape of input)."""
-        plugin = table.get("plugin") if isinstance(table, dict) else None
+        """The component class a stage table (or a plugin name) names, or None when it names none
+        (any shape of input)."""
+        plugin = table.get("plugin") if isinstance(table, dict) else table
         try:
             return self.registry.get(kind, plugin) if isinstance(plugin, str) else None
         except PluginError:
@@ -399,9 +501,8 @@ class SuiteChecker:
     def _stage_params(self, entry: dict) -> set[str]:
         """Every parameter name the pipeline's stages declare (for suggestions)."""
         names = set()
-        for kind, table in [("retriever", entry.get("retriever")), ("ranker", entry.get("ranker"))] + [
-            ("compressor", c) for c in _listed(entry.get("compressors"))
-        ]:
+        tables = [(kind, table) for _, kind, table in _stage_tables(entry)]
+        for kind, table in tables + [("compressor", c) for c in _listed(entry.get("compressors"))]:
             cls = self._class_of(kind, table)
             names |= set(cls.params) if cls is not None else set()
         return names
@@ -427,9 +528,15 @@ class SuiteChecker:
                 entry, tail = entries[names.index(name)], rest[len(name) + 1:]
                 target = tail.split(".") if parts[0] == "datasets" else self.param_path(where, entry, tail)
                 if target:
-                    _set_in(entry, [int(p) if isinstance(p, str) and p.isdigit() else p for p in target], value)
+                    target = [int(p) if isinstance(p, str) and p.isdigit() else p for p in target]
+                    if target == ["stages"] and parts[0] == "pipelines":  # the long form replaces the shorthand
+                        entry.pop("retriever", None)
+                        entry.pop("ranker", None)
+                    if not _set_in(entry, target, value):
+                        self.problem(where, _UNREACHABLE.format(".".join(map(str, target))))
             else:
-                _set_in(raw, parts, value)
+                if not _set_in(raw, parts, value):
+                    self.problem(where, _UNREACHABLE.format(".".join(parts)))
         return raw
 
 
@@ -443,13 +550,40 @@ def _compressible(cls: type) -> bool:
     return supports(cls, Compressible)
 
 
-def _set_in(table: dict, parts: list, value: Any) -> None:
-    for part in parts[:-1]:
-        if isinstance(table, list):
-            table = table[part]
+def _stage_tables(entry: dict) -> list[tuple[list, str, Any]]:
+    """(where, kind, table) of each stage of a raw pipeline table, in either form: ``stages``
+    (``["stages", j]``) or ``retriever``/``ranker``."""
+    stages = entry.get("stages")
+    if isinstance(stages, list):
+        return [(["stages", j], "ranker" if j else "retriever", table) for j, table in enumerate(stages)]
+    return [([kind], kind, entry[kind]) for kind in ("retriever", "ranker") if entry.get(kind) is not None]
+
+
+_UNREACHABLE = ("{} does not lead to a value this suite has (a list index out of range, or a key under a value "
+                "that is not a table)")
+
+
+def _set_in(table: dict, parts: list, value: Any) -> bool:
+    """``value`` at ``parts`` (keys and list indices); a list index one past the end appends.
+    False when the path does not lead anywhere (an index out of range, a key under a value that
+    is not a table)."""
+    try:
+        for part in parts[:-1]:
+            if isinstance(table, list):
+                table = table[part]
+            elif isinstance(table, dict):
+                table = table.setdefault(part, {})
+            else:
+                return False
+        if isinstance(table, list) and parts[-1] == len(table):
+            table.append(value)
+        elif isinstance(table, (dict, list)):
+            table[parts[-1]] = value
         else:
-            table = table.setdefault(part, {})
-    table[parts[-1]] = value
+            return False
+    except (IndexError, TypeError):
+        return False
+    return True
 
 
 def _default_dataset_name(value: str, provider: str = "") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,12 @@ from .sections import ExecutionSettings, MeasureSettings, OutputSettings, StatsS
 
 @dataclass
 class StageSpec:
-    """A component as the suite asks for it: plugin name, its parameters, nested specs."""
+    """A component as the suite asks for it: plugin name, its parameters, nested specs.
+
+    A pipeline's rankers also have ``depth`` (how many of the stage before's documents they
+    rerank) and ``interpolate`` (None, or α: the reranked head is ordered by α·own score +
+    (1−α)·the stage before's score, both min-max normalised per query; see pipeline.py).
+    """
 
     kind: str
     plugin: str
@@ -23,6 +29,7 @@ class StageSpec:
     cls: type
     depth: int | None = None
     compressors: list[StageSpec] = field(default_factory=list)
+    interpolate: float | None = None
 
     def config(self) -> dict:
         """Canonical, defaults filled in: what cache keys and results record."""
@@ -35,6 +42,8 @@ class StageSpec:
         out: dict[str, Any] = {"plugin": self.plugin, **params}
         if self.depth is not None:
             out["depth"] = self.depth
+        if self.interpolate is not None:  # only when set: configurations without it keep their keys
+            out["interpolate"] = self.interpolate
         if self.compressors:
             out["compressors"] = [c.config() for c in self.compressors]
         return out
@@ -44,20 +53,70 @@ class StageSpec:
         return self.cls(**self.params)
 
 
-@dataclass
+@dataclass(init=False)
 class PipelineSpec:
+    """A pipeline: ``stages``, a first-stage retriever then any number of rankers, each reranking
+    the top ``depth`` of the stage before (pipeline.py runs them).
+
+    ``PipelineSpec(name, stages)``; ``PipelineSpec(name, retriever=..., ranker=...)`` (or
+    positionally ``(name, retriever, ranker)``) is the two-stage shorthand. ``retriever`` and
+    ``ranker`` read back the first and the only ranker stage; code that runs a pipeline walks
+    ``stages``.
+    """
+
     name: str
-    retriever: StageSpec
-    ranker: StageSpec | None = None
+    stages: tuple[StageSpec, ...]
     description: str = ""
     base: str = ""  # the name before sweep expansion
     sweep: dict = field(default_factory=dict)  # the swept values of this variant
     parent: str | None = None  # declared: the pipeline the leaderboard sets this one beside
 
+    def __init__(self, name: str, stages: Sequence[StageSpec] | StageSpec = (), ranker: StageSpec | None = None, *,
+                 retriever: StageSpec | None = None, description: str = "", base: str = "",
+                 sweep: dict | None = None, parent: str | None = None):
+        if isinstance(stages, StageSpec):  # (name, retriever, ranker): the shorthand, positionally
+            stages, retriever = (), stages
+        if retriever is not None:
+            if stages:
+                raise ValueError("give stages or retriever/ranker, not both")
+            stages = (retriever,) + ((ranker,) if ranker is not None else ())
+        elif ranker is not None:
+            raise ValueError("a ranker needs a retriever before it")
+        self.name = name
+        self.stages = tuple(stages)
+        self.description = description
+        self.base = base
+        self.sweep = dict(sweep or {})
+        self.parent = parent
+
+    @property
+    def retriever(self) -> StageSpec:
+        """The first stage."""
+        return self.stages[0]
+
+    @property
+    def ranker(self) -> StageSpec | None:
+        """The second stage of a two-stage pipeline (None with one stage); a longer cascade has
+        several rankers, so this raises there: walk ``stages``."""
+        if len(self.stages) > 2:
+            raise ValueError(f"pipeline {self.name!r} has {len(self.stages) - 1} rankers: walk .stages")
+        return self.stages[1] if len(self.stages) == 2 else None
+
+    @property
+    def rankers(self) -> tuple[StageSpec, ...]:
+        return self.stages[1:]
+
     def config(self) -> dict:
-        out = {"retriever": self.retriever.config()}
-        if self.ranker:
-            out["ranker"] = self.ranker.config()
+        """The stages' configurations, as results record them and cell keys hash them: a pipeline
+        of one or two stages as ``retriever`` and ``ranker`` (as before stage lists existed, so
+        their cell keys did not change), a longer one as ``stages``; plus a declared ``parent``.
+        ``harness.cellresult.stage_configs`` reads either shape back as a list."""
+        if len(self.stages) <= 2:
+            out = {"retriever": self.stages[0].config()}
+            if len(self.stages) == 2:
+                out["ranker"] = self.stages[1].config()
+        else:
+            out = {"stages": [stage.config() for stage in self.stages]}
         if self.parent:  # only when declared: results of suites without one keep their cell keys
             out["parent"] = self.parent
         return out
@@ -131,8 +190,7 @@ class Suite:
 def _runs_on(pipeline: PipelineSpec, device: str) -> bool:
     """Whether some stage declares the device (``cuda:1`` counts as ``cuda``; ``auto`` always)."""
     kind = device.split(":")[0]
-    stages = [s for s in (pipeline.retriever, pipeline.ranker) if s]
-    return kind == "auto" or any(kind in s.cls.devices for s in stages)
+    return kind == "auto" or any(kind in s.cls.devices for s in pipeline.stages)
 
 
 def _selected(name: str, base: str, patterns) -> bool:

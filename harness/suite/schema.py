@@ -46,8 +46,12 @@ DATASET = {
 PIPELINE = {
     "name": Param(str, help="unique pipeline name"),
     "description": Param(str, ""),
-    "retriever": Param(dict, help="{plugin = ..., params...}"),
-    "ranker": Param(dict, None, "{plugin = ..., depth = N, params...}", nullable=True),
+    "stages": Param(dict, None, "[{plugin = retriever, ...}, {plugin = ranker, depth = N, ...}, ...]: a "
+                    "retriever, then rankers each reranking the stage before's top depth", nullable=True,
+                    many=True),
+    "retriever": Param(dict, None, "{plugin = ..., params...}: the first stage (shorthand)", nullable=True),
+    "ranker": Param(dict, None, "{plugin = ..., depth = N, params...}: the second stage (shorthand)",
+                    nullable=True),
     "compressors": Param(dict, [], "compressors applied to every compressible stage", many=True),
     "sweep": Param(dict, {}, "parameter -> list of values; one pipeline per combination"),
     "parent": Param(str, None, "the pipeline this one is compared with as compressed against uncompressed "
@@ -58,3 +62,7 @@ STAGE_CORE = {
     "ranker": {"compressors": Param(dict, [], many=True),
                "depth": Param(int, 100, "candidates reranked per query", min=1)},
 }
+# A pipeline's rankers (not a nested one, which scores pairs for its component) also interpolate
+INTERPOLATE = Param(float, None, "order the reranked head by a*own + (1-a)*the stage before's score (both "
+                    "min-max normalised per query)", min=0, max=1, nullable=True)
+PIPELINE_RANKER = {**STAGE_CORE["ranker"], "interpolate": INTERPOLATE}

@@ -92,11 +92,19 @@ def _split_key(key: str) -> list[str]:
 
 
 def _line_paths(text: str) -> list[tuple[tuple, int]]:
-    """(path, line) for every header and key line, paths with array indices resolved."""
+    """(path, line) for every header and key line, paths with array indices resolved; and for an
+    array of inline tables written over several lines (``stages = [`` then one table a line),
+    each table and its keys on the line it is written on."""
     counts: dict[tuple, int] = {}
     table: tuple = ()
     out = []
+    array: _Array | None = None  # a multi-line array being read
     for number, line in enumerate(text.splitlines(), 1):
+        if array is not None:
+            out += array.scan(line, number)
+            if array.closed:
+                array = None
+            continue
         header = _HEADER.match(line)
         if header:
             parts = _split_key(header.group(2))
@@ -122,7 +130,56 @@ def _line_paths(text: str) -> list[tuple[tuple, int]]:
             rest = line[key.end():]  # keys of inline tables on the same line
             for inner in re.finditer(r"""([A-Za-z0-9_\-]+|"[^"]*")\s*=""", rest):
                 out.append((path + ("*", inner.group(1).strip('"')), number))
+            if rest.lstrip().startswith("["):
+                scanned = _Array(path)
+                out += scanned.scan(rest, number)
+                array = None if scanned.closed else scanned
     return out
+
+
+_INLINE_KEY = re.compile(r"""\s*([A-Za-z0-9_\-]+|"[^"]*"|'[^']*')\s*=""")
+
+
+class _Array:
+    """Reads an array value line by line: each inline table at its top level is element ``j``,
+    found with the keys written at its own top level."""
+
+    def __init__(self, path: tuple):
+        self.path = path
+        self.stack: list[str] = []
+        self.count = 0
+        self.closed = False
+        self.quote: str | None = None
+
+    def scan(self, line: str, number: int) -> list[tuple[tuple, int]]:
+        out = []
+        i = 0
+        while i < len(line) and not self.closed:
+            c = line[i]
+            if self.quote:
+                if c == "\\" and self.quote == '"':
+                    i += 1
+                elif c == self.quote:
+                    self.quote = None
+            elif c in "\"'":
+                self.quote = c
+            elif c == "#":
+                break
+            elif c in "[{":
+                if c == "{" and self.stack == ["["]:
+                    out.append((self.path + (self.count,), number))
+                    self.count += 1
+                self.stack.append(c)
+            elif c in "]}":
+                if self.stack:
+                    self.stack.pop()
+                self.closed = not self.stack
+            if self.stack == ["[", "{"] and c in "{," and not self.quote:
+                key = _INLINE_KEY.match(line, i + 1)
+                if key:
+                    out.append((self.path + (self.count - 1, key.group(1).strip("\"'")), number))
+            i += 1
+        return out
 
 
 def locate(text: str, path: tuple) -> int | None:

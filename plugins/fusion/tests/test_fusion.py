@@ -153,7 +153,7 @@ def test_a_hybrid_pipeline_reuses_its_parts_runs(tmp_path):
     assert phases["bm25.retrieve"]["cache"] == "memory" and phases["bm25-2.retrieve"]["cache"] == "memory"
     assert phases["retrieve"]["fusion"] == {"retrievers": 2, "depth": 10}
     assert cells["hybrid"]["metrics"]["nDCG@10"] > 0
-    nested = cells["hybrid"]["components"]["retriever"]["identity"]
+    nested = cells["hybrid"]["stages"][0]["identity"]
     assert nested["retrievers"][1]["stemmer"] == "english"
     again = run_suite(load_suite(suite_file), results_dir=tmp_path / "results", new=True)
     fused = {r["cell"]["pipeline"]: r for r in again.results}["hybrid-mnz"]
