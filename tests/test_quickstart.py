@@ -27,7 +27,7 @@ CRANFIELD_GRADES = {1: 4, 2: 3, 3: 2, 4: 1, -1: 0}
 
 pytestmark = pytest.mark.slow
 COMPRESSED = {"dense-minilm-bf16", "dense-minilm-int8", "dense-minilm-svd"}
-PIPELINES = {"bm25", "bm25-stemmed", "dense-minilm", "hybrid-rrf", "bm25+bi-encoder", *COMPRESSED}
+PIPELINES = {"bm25", "bm25-stemmed", "dense-minilm", "hybrid-rrf", "bm25+bi-encoder", "cascade-int8-fp32", *COMPRESSED}
 
 
 def run_quickstart(cache_dir: Path, results: Path, *overrides: str):
@@ -81,10 +81,14 @@ def test_a_second_run_reuses_every_embedding(irds_cranfield, session_cache_dir, 
     run_quickstart(session_cache_dir, tmp_path, *quality_only)  # fills the cache (unless a test did)
     _, again = run_quickstart(session_cache_dir, tmp_path, *quality_only)
     assert set(again) == PIPELINES
-    for name, cell in again.items():  # every run served from the cache: nothing encoded
-        assert cell["phases"].get("rerank", cell["phases"]["retrieve"])["cache"] == "hit", name
+    for name, cell in again.items():  # every stage's run served (cache, or a prefix shared in memory)
+        phases = cell["phases"]
+        assert phases.get("rerank.2", phases.get("rerank", phases["retrieve"]))["cache"] == "hit", name
+        for phase in ("retrieve", "rerank", "rerank.2"):
+            assert phase not in phases or phases[phase]["cache"] in ("hit", "memory"), (name, phase)
     # Another k needs new runs; the corpus vectors still come from the embedding cache.
-    _, other_k = run_quickstart(session_cache_dir, tmp_path, *quality_only, "k=100")
+    _, other_k = run_quickstart(session_cache_dir, tmp_path, *quality_only, "k=100",
+                                "pipelines.cascade-int8-fp32.stages[1].depth=100")  # within the new k
     assert other_k["dense-minilm"]["phases"]["retrieve"]["cache"] == "miss"
     assert other_k["dense-minilm"]["phases"]["index"]["embeddings"]["cache"] == "hit"
     assert other_k["bm25+bi-encoder"]["phases"]["prepare"]["embeddings"]["cache"] == "hit"
