@@ -117,8 +117,9 @@ def test_leaderboard_page_renders(browser, write_suite, tmp_path):
     assert len(drawn) == 6 and all(n > 0 for _, n in drawn), drawn
     assert [n for name, n in drawn if name == "canvas"] == [3, 3]  # a point per pipeline that finished
     assert dict(drawn)["diff-0-0"] == 5  # one bar per query
-    # the leaderboard: a header and 8 cells; the mean across datasets: a header and 3 pipelines (bad failed)
-    assert len(dom.find("table", id="leaderboard")) == 1 and len(dom.find("tr")) == 1 + 8 + 1 + 3
+    # the leaderboard: a header and 8 cells; the mean across datasets: a header and 3 pipelines (bad
+    # failed); a Stages table per dataset for the two-stage `reranked`: a header and its 2 stages
+    assert len(dom.find("table", id="leaderboard")) == 1 and len(dom.find("tr")) == 1 + 8 + 1 + 3 + 2 * (1 + 2)
     assert len(dom.find("svg")) == 6 and len(dom.find("circle")) >= 2 * 3
     shot = tmp_path / "leaderboard.png"
     log = browser.screenshot(path, shot)
