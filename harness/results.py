@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .cellresult import CELL_SCHEMA, READABLE_SCHEMAS, RUN_SCHEMA, CellResult, RunManifest, fail, parse_json  # noqa: F401 (re-exported)
-from .errors import HarnessError, NotFoundError, ResultsError, reading
+from .errors import HarnessError, NotFoundError, ResultsError
 
 MANIFEST = "run.json"
 
@@ -138,9 +138,9 @@ def choose_run_dir(suite_dir: Path, new: bool = False, resume: str | None = None
         return path, True
     runs = run_dirs(suite_dir)
     if runs and not new:
-        with reading(runs[-1] / MANIFEST):  # damaged: ResultsError naming it (--new starts afresh)
-            if read_manifest(runs[-1] / MANIFEST)["status"] != "finished":
-                return runs[-1], True
+        # a damaged manifest: ResultsError naming it (--new starts afresh)
+        if read_manifest(runs[-1] / MANIFEST)["status"] != "finished":
+            return runs[-1], True
     return suite_dir / new_run_id(suite_dir), False
 
 

@@ -18,7 +18,7 @@ from .cache import ArtifactCache, cache_key
 from .cell import CellRunner, now
 from .cellresult import CellResult
 from .components import Progress
-from .errors import UsageError, reading
+from .errors import UsageError
 from .executors.base import Job, RunContext, remove_partial_files
 from .measure import hardware
 from .plugins import Registry, get_registry
@@ -109,8 +109,7 @@ def run_suite(
 
 
 def _start_manifest(suite: Suite, run_dir: Path, cells: list[Cell], resumed: bool, executor: dict) -> dict:
-    with reading(run_dir / MANIFEST):  # damaged: ResultsError naming it
-        previous = read_manifest(run_dir / MANIFEST) if resumed else {}
+    previous = read_manifest(run_dir / MANIFEST) if resumed else {}  # ResultsError when damaged
     listed = dict(previous.get("cells", {}))
     listed.update({c.id: c.slug for c in cells})
     return {

@@ -20,8 +20,7 @@ import json
 import math
 from pathlib import Path
 
-from ..errors import reading
-from ..results import MANIFEST, load_run, write_atomic
+from ..results import load_run, write_atomic
 from . import stages
 from .analysis import SCHEMA, analyse
 from .table import hardware_refusal, leaderboard_frame
@@ -41,8 +40,7 @@ def write_leaderboard(run_dir: str | Path, mixed_hardware: bool = False, *, base
     override its ``[stats]`` settings); returns the paths written, in ``FORMATS`` order (with the CSV,
     ``leaderboard-stages.csv`` when the run has cascades)."""
     run_dir = Path(run_dir)
-    with reading(run_dir / MANIFEST):  # a damaged manifest: ResultsError naming it
-        manifest, cells = load_run(run_dir)
+    manifest, cells = load_run(run_dir)  # ResultsError naming a damaged file
     data = clean(analyse(manifest, cells, mixed_hardware=mixed_hardware, baseline=baseline, intervals=intervals,
                          margin=margin, margin_metric=margin_metric))
     wanted = formats if formats is not None else (manifest.get("output") or {}).get("leaderboard", FORMATS)

@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cellresult import CellResult
-from ..errors import reading
 from ..leaderboard.analysis import run_settings
 from ..leaderboard.render import CORRECTED
 from ..measure.hardware import describe
-from ..results import MANIFEST, load_run
+from ..results import load_run
 from .rules import Rules, cost_rows, quality_rows
 
 SCHEMA = "harness.compare/1"
@@ -34,8 +33,7 @@ def compare_runs(a: str | Path, b: str | Path, *, threshold: float = 0.05, cost_
 
 def _load(run_dir: str | Path) -> tuple:
     run_dir = Path(run_dir)
-    with reading(run_dir / MANIFEST):  # a damaged manifest: ResultsError naming it
-        return (run_dir, *load_run(run_dir))
+    return (run_dir, *load_run(run_dir))  # ResultsError naming a damaged file
 
 
 def compare_loaded(a: tuple, b: tuple, rules: Rules, notes: list[str] | None = None) -> dict:
