@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean fuzz
 
 $(STAMP): requirements.txt pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
+
+# The nightly regression corpus (tests/fuzz): 1,200 generated bad inputs as harness subprocesses;
+# summary in results/fuzz/summary.json, exit 1 on any traceback, crash or unreported difference.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.nightly --count $(or $(FUZZ_COUNT),1200) --out results/fuzz

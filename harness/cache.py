@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 COMPLETE = "complete.json"
+# The version of what artifact keys hold (stages.py keys indexes and runs with it). Bumped when
+# keys change meaning, so that entries written under the old rules are never served: 2 keys
+# parameters in their canonical form (an int given for a float parameter as that float), leaves
+# out parameters declared ``affects_output=False``, and (ir-harness-transformers) keys document
+# vectors by batch size, device and library versions too.
+FORMAT = 2
 
 
 def cache_key(*parts: Any) -> str:

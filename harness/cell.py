@@ -139,7 +139,15 @@ class CellRunner:
         result.seconds = round(time.perf_counter() - started, 6)
         result.finished = now()
         result.libraries_loaded = provenance.loaded_libraries()
-        write_cell(cell_path(run_dir, cell.slug), result)
+        try:
+            write_cell(cell_path(run_dir, cell.slug), result)
+        except (TypeError, ValueError) as exc:  # something a component returned is not JSON data: the
+            # cell fails, saying so, and is written without it; the other cells go on
+            result.status, result.metrics, result.per_query, result.evaluation = "failed", {}, {}, None
+            result.error = CellError(phase="write", type=type(exc).__name__,
+                                     message=f"the cell result cannot be written: {exc}",
+                                     traceback=traceback.format_exc())
+            write_cell(cell_path(run_dir, cell.slug), result)
         return result
 
     def skeleton(self, cell: Cell, key: str) -> CellResult:
@@ -241,6 +249,9 @@ class CellRunner:
 
         values = evaluate(self.suite.metrics, collection.qrels, run, ctx, complete=True)
         result.metrics = {label: v.aggregate for label, v in values.items()}
+        for label, v in values.items():  # a metric isolated from its failure (metrics.py): said, not hidden
+            if v.aggregate is None and v.details.get("failed"):
+                self.progress.log(f"  {result.cell.id}: {label} unavailable: {v.details['unavailable']}")
         if self.suite.output.per_query:
             result.per_query = {label: v.per_query for label, v in values.items() if v.per_query is not None}
         first = next(iter(values.values()), None)

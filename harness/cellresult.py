@@ -33,14 +33,17 @@ import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
+from pathlib import PurePosixPath
 from typing import Any, ClassVar, Union
 
 from .errors import ResultsError
+from .stats.settings import SEED_MAX, STATS_PARAMS
 
 CELL_SCHEMA = "harness.cell/2"
 CELL_SCHEMA_V1 = "harness.cell/1"  # components keyed by kind, no stage records
 READABLE_SCHEMAS = (CELL_SCHEMA_V1, CELL_SCHEMA)  # what read_cell accepts; a new shape adds its name here
 STATUSES = ("ok", "failed")
+LEADERBOARD_FORMATS = ("md", "csv", "json", "html")  # what a manifest's output.leaderboard may list
 
 _MISSING = object()
 
@@ -59,6 +62,8 @@ def what(value: Any) -> str:
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        if isinstance(value, int) and not _finite(value):
+            return f"a number too large for a float ({len(str(abs(value)))} digits)"
         return f"a number ({value!r})"
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
@@ -115,7 +120,11 @@ def nonfinite(value: Any, key: str = "") -> tuple[str, float] | None:
 
 def check_finite(source: str, data: Any) -> None:
     """JSON has no NaN: a file that holds one was not written by the harness (``allow_nan=False``)."""
-    found = nonfinite(data)
+    try:
+        found = nonfinite(data)
+    except RecursionError:
+        raise ResultsError(f"{source}: (file): expected a harness results file, got JSON nested too deeply "
+                           "to read") from None
     if found:
         raise fail(source, found[0] or "(file)", "a finite number (JSON has no NaN or Infinity)", found[1])
 
@@ -129,6 +138,9 @@ def parse_json(source: str, text: str) -> Any:
     except ValueError as exc:
         raise ResultsError(f"{source}: (file): expected a JSON object, got invalid JSON (truncated or "
                            f"damaged: {exc})") from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise ResultsError(f"{source}: (file): expected a harness results file, got JSON nested too deeply "
+                           "to read") from None
 
 
 # -- the models -------------------------------------------------------------------------------------
@@ -171,7 +183,7 @@ def _parse(tp: Any, value: Any, source: str, key: str) -> Any:
             raise fail(source, key, "an integer", value)
         return value
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise fail(source, key, "a finite number", value)
         return value
     if tp is dict or origin is dict:
@@ -189,6 +201,14 @@ def _parse(tp: Any, value: Any, source: str, key: str) -> Any:
         item = typing.get_args(tp)[0]
         return [_parse(item, v, source, f"{key}.{i}") for i, v in enumerate(value)]
     raise TypeError(f"no parser for {tp!r}")  # a field type this module does not support
+
+
+def _finite(value: int | float) -> bool:
+    """Whether a JSON number is a finite float (an integer too large for one is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _plain(value: Any) -> Any:
@@ -503,6 +523,10 @@ class Config(Model):
 
     ALWAYS = ("k", "seed", "device", "threads", "measure", "dataset", "pipeline", "metrics")
 
+    def check(self, source: str, key: str) -> None:
+        if self.seed is not None and not 0 <= self.seed <= SEED_MAX:  # the leaderboard's draws use it
+            raise fail(source, f"{key}.seed" if key else "seed", "an integer from 0 to 2**64 - 1", self.seed)
+
 
 @model
 class StageRecord(Model):
@@ -526,12 +550,40 @@ class StageRecord(Model):
     seconds: float | None = None
     run_key: str | None = None
     metric: str | None = None
-    quality: Any = None
-    input_recall: Any = None
-    ceiling: Any = None
+    quality: float | None = None
+    input_recall: float | None = None
+    ceiling: float | None = None
 
     ALWAYS = ("kind", "plugin", "distribution", "version", "identity", "compressors", "depth", "interpolate",
               "phase", "cache", "seconds", "run_key", "metric", "quality", "input_recall", "ceiling")
+
+
+@model
+class CostCounter(Model):
+    """One cost counter of ``costs`` (harness/costs.py): checked when read, kept as the plain dict
+    it is (``costs.reported`` and the leaderboard read it as one)."""
+
+    total: float | None = None
+    mean_per_query: float | None = None
+    queries: int | None = None
+    source: str | None = None
+    unattributed: float | None = None
+    incomplete: list[str] | None = None
+    per_query: dict[str, float] | None = None
+
+
+def inside(path: str) -> bool:
+    """Whether ``path`` (a path a results file records) stays inside the folder it is relative
+    to: relative, no ``..``, no NUL or backslash."""
+    if not path or "\\" in path or any(ord(c) < 32 for c in path):
+        return False
+    pure = PurePosixPath(path)
+    return not pure.is_absolute() and ".." not in pure.parts
+
+
+def file_name(name: str) -> bool:
+    """Whether ``name`` is a plain file name (no folder part, not ``.`` or ``..``, printable)."""
+    return inside(name) and "/" not in name and name not in (".", "..") and len(name) <= 250
 
 
 _V1_STAGES = (("retriever", "retrieve"), ("ranker", "rerank"))  # a /1 result's stages: kind, run phase
@@ -636,6 +688,13 @@ class CellResult(Model):
             if metric not in self.metrics:
                 raise fail(source, f"per_query.{metric}", f"a metric of 'metrics' ({', '.join(self.metrics)})",
                            metric)
+        for name, entry in self.costs.items():
+            _parse(CostCounter, entry, source, f"costs.{name}")  # types; kept as the dict it is
+        from .costs import check_summary  # names and counts >= 0 (costs.py imports this module)
+
+        check_summary(self.costs, source)
+        if self.run_file is not None and not inside(self.run_file):
+            raise fail(source, "run_file", "a path inside the run folder (relative, without '..')", self.run_file)
 
     def to_dict(self) -> dict:
         out = super().to_dict()
@@ -650,7 +709,7 @@ def as_results(cells, source: str = "cell result") -> list[CellResult]:
 
 
 RUN_SCHEMA = "harness.run/1"
-RUN_STATUSES = ("running", "finished")
+RUN_STATUSES = ("running", "finished", "interrupted")
 
 
 @model
@@ -687,6 +746,20 @@ class RunManifest(Model):
     def check(self, source: str, key: str) -> None:
         if self.status not in RUN_STATUSES:
             raise fail(source, "status", " or ".join(repr(s) for s in RUN_STATUSES), self.status)
+        for cell_id, name in self.cells.items():  # results.cell_path joins it to the run folder
+            if not file_name(name):
+                raise fail(source, f"cells.{cell_id}", "a file name (of the cell's result in cells/, no folder "
+                           "part)", name)
+        for name, param in STATS_PARAMS.items():  # what the leaderboard computes with: bounded
+            if name in (self.stats or {}):
+                why = param.check(self.stats[name])
+                if why:
+                    raise ResultsError(f"{source}: stats.{name}: {why}")
+        wanted = (self.output or {}).get("leaderboard", LEADERBOARD_FORMATS)
+        if not isinstance(wanted, list) or any(f not in LEADERBOARD_FORMATS for f in wanted):
+            raise fail(source, "output.leaderboard", f"a list of {', '.join(map(repr, LEADERBOARD_FORMATS))}",
+                       wanted if not isinstance(wanted, list) else next(f for f in wanted
+                                                                        if f not in LEADERBOARD_FORMATS))
 
 
 __all__ = [
@@ -700,6 +773,7 @@ __all__ = [
     "CellResult",
     "Concurrent",
     "Config",
+    "CostCounter",
     "Execution",
     "Figure",
     "Hardware",
@@ -718,6 +792,8 @@ __all__ = [
     "as_results",
     "check_finite",
     "fail",
+    "file_name",
+    "inside",
     "parse_json",
     "stage_configs",
     "what",

@@ -166,6 +166,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a suite and report every problem at once")
     p.add_argument("suite")
     p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    p.add_argument("--no-data", action="store_true",
+                   help="check the suite only: do not load the datasets and report on their judgments")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("plugins", help="list plugins and the components they provide")
@@ -214,7 +216,23 @@ def cmd_validate(args) -> int:
         print(f"  {cell.id}")
     for cell in suite.unsupported():
         print(f"  skipped {cell.id}: no stage of {cell.pipeline.name!r} runs on {cell.device}")
+    if not args.no_data:
+        _check_data(suite)
     return 0
+
+
+def _check_data(suite) -> None:
+    """Load each dataset (its readers' checks run: a broken file is a DatasetError, exit 2) and
+    print its data report: the counts about its judgments that change what metrics mean."""
+    from .datasets import load_dataset
+    from .plugins import get_registry
+
+    for spec in suite.datasets:
+        report = load_dataset(spec, get_registry(), suite.base_dir).data_report()
+        print(f"dataset {spec.name}: {report.queries} queries ({report.judged_queries} judged), "
+              f"{report.documents} documents, {report.judgments} judgments")
+        for note in report.notes():
+            print(f"  note: {note}")
 
 
 def _execution_overrides(args) -> list[str]:
@@ -245,6 +263,9 @@ def cmd_run(args) -> int:
             progress=progress, mixed_hardware=args.mixed_hardware,
         )
     _say_refusal(outcome.results, args.mixed_hardware)
+    if args.quiet:  # what the progress log would have said about the results folder, said anyway
+        for note in outcome.notes:
+            _say(note)
     if not args.quiet:
         md = outcome.run_dir / "leaderboard.md"  # absent when output.leaderboard leaves it out
         if md.is_file():
@@ -313,6 +334,10 @@ def cmd_leaderboard(args) -> int:
     written = write_leaderboard(results.run_dir, mixed_hardware=args.mixed_hardware, baseline=args.baseline,
                                 intervals=args.intervals, formats=args.formats, margin=args.margin,
                                 margin_metric=args.margin_metric)
+    if args.formats is None:  # every format the run asks for: no longer pending (harness run writes it)
+        from .runner import mark_leaderboard_written
+
+        mark_leaderboard_written(results.run_dir)
     md = Path(results.run_dir) / "leaderboard.md"
     if md in written:
         print(md.read_text(), end="")

@@ -5,7 +5,8 @@ instance from a suite table: ``{plugin = "bm25", k1 = 0.9}`` becomes ``BM25(k1=0
 after the parameters were checked against ``params``. Every class carries:
 
 * ``name``: what suites write after ``plugin =`` (unique per kind across installed plugins);
-* ``params``: ``{name: Param}``, the parameters it accepts (see ``params.py``);
+* ``params``: ``{name: Param}``, the parameters it accepts (see ``params.py``), each entering the
+  component's cache keys unless declared ``affects_output=False``;
 * a docstring whose first line ``harness plugins`` shows.
 
 Nothing here imports torch or numpy: the core stays instant to import.
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .costs import Costs
-from .params import Param, resolve_params
+from .params import Param, output_config, resolve_params
 
 if TYPE_CHECKING:
     from .banks import QueryBank
@@ -60,8 +61,11 @@ class Component:
 
     def identity(self, ctx: Context) -> dict:
         """What decides this component's output besides its inputs, for cache keys: the
-        parameters; components that read files add a hash of their content."""
-        return dict(self.config)
+        parameters (canonical, ``params.resolve_params``), less those declared
+        ``affects_output=False``; components that read files add a hash of their content. An
+        override must keep every parameter that can change the output (tests/test_cache_keys.py
+        changes each first-party parameter and checks that the key follows)."""
+        return output_config(self.params, self.config)
 
     @classmethod
     def summary(cls) -> str:

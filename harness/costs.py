@@ -14,7 +14,9 @@ as ``unattributed``, never spread over the queries.
 The cell result summarises the counters (``summary``): per counter its ``total`` over the queries,
 ``mean_per_query`` (that total over the cell's queries, a query with no count counting 0), the
 ``unattributed`` part when there is one, ``per_query`` when the suite keeps per-query values, and
-``source``: how this cell got the counts. A stage whose run the cell computed counted them now
+``source``: how this cell got the counts. Counts a component gave for query ids the cell does not
+have are kept apart as ``unknown_queries`` (how many ids, their total, a few examples), never in
+the total, the mean or the per-query values. A stage whose run the cell computed counted them now
 (``measured``); a stage served from memory (``memory``: computed by an earlier cell of this run)
 or from the artifact cache (``cache``: computed by an earlier run) brings the counts recorded
 when its run was computed, since counts, unlike times, do not depend on when or where they are
@@ -167,9 +169,11 @@ class Costs:
         """The cell result's ``costs``: ``{counter: {total, mean_per_query, queries, source,
         [unattributed], [incomplete], [per_query]}}`` over ``queries`` (the cell's query ids)."""
         queries = list(queries)
+        known = set(queries)
         out = {}
         for name, values in self._per_query.items():
-            total = self.total(name)
+            mine = [v for qid, v in values.items() if qid in known]
+            total = _plain(math.fsum(mine), mine)
             entry: dict[str, Any] = {
                 "total": total,
                 "mean_per_query": total / len(queries) if queries else None,
@@ -178,11 +182,15 @@ class Costs:
             }
             if name in self._unattributed:
                 entry["unattributed"] = self._unattributed[name]
+            stray = sorted(qid for qid in values if qid not in known)
+            if stray:  # counted for query ids the cell does not have: kept apart, never in the total
+                parts = [values[qid] for qid in stray]
+                entry["unknown_queries"] = {"queries": len(stray), "total": _plain(math.fsum(parts), parts),
+                                            "examples": stray[:5]}
             if self.incomplete:
                 entry["incomplete"] = list(self.incomplete)
             if per_query:
                 entry["per_query"] = {qid: values.get(qid, 0) for qid in queries}
-                entry["per_query"].update({qid: v for qid, v in values.items() if qid not in entry["per_query"]})
             out[name] = entry
         return out
 
@@ -192,10 +200,61 @@ def _plain(total: float, parts: Iterable) -> float | int:
     return int(total) if all(isinstance(p, int) for p in parts) else total
 
 
-def reported(entry: dict) -> float | None:
-    """The mean per query a leaderboard shows for one counter of a cell result, or None when the
-    counts are incomplete (a partial total is not shown as the whole)."""
-    if not isinstance(entry, dict) or entry.get("incomplete"):
+def reported(entry: dict | None, name: str = "", source: str = "cell result") -> float | None:
+    """The mean per query a leaderboard shows for counter ``name`` of a cell result (``source``
+    names it in errors), or None when there is none or the counts are incomplete (a partial total
+    is not shown as the whole). An entry that is not laid out as ``summary`` writes it (a
+    ``mean_per_query`` that is a string, say) is a ``ResultsError``, not a silent blank."""
+    if entry is None:
         return None
-    value = entry.get("mean_per_query")
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    check_entry(entry, name, source)
+    if entry.get("incomplete"):
+        return None
+    return entry.get("mean_per_query")
+
+
+def check_entry(entry: Any, name: str = "", source: str = "cell result") -> None:
+    """Raise ``ResultsError`` unless ``entry`` is one counter's summary as ``Costs.summary``
+    writes it: ``total`` and ``mean_per_query`` finite numbers >= 0 (``mean_per_query`` may be
+    null), ``queries`` an integer, ``unattributed`` a number, ``per_query`` numbers by query id,
+    ``incomplete`` a list of phase names."""
+    from .cellresult import fail
+
+    key = f"costs.{name}" if name else "costs"
+    if not isinstance(entry, dict):
+        raise fail(source, key, "an object (a counter's summary)", entry)
+    for field, nullable in (("total", False), ("mean_per_query", True), ("unattributed", False)):
+        if field not in entry or (nullable and entry[field] is None):
+            continue
+        if not _count(entry[field]):
+            raise fail(source, f"{key}.{field}", "a finite number >= 0" + (" or null" if nullable else ""),
+                       entry[field])
+    if "queries" in entry and (isinstance(entry["queries"], bool) or not isinstance(entry["queries"], int)):
+        raise fail(source, f"{key}.queries", "an integer", entry["queries"])
+    per_query = entry.get("per_query")
+    if per_query is not None:
+        if not isinstance(per_query, dict):
+            raise fail(source, f"{key}.per_query", "an object (query id: count)", per_query)
+        for qid, value in per_query.items():
+            if not _count(value):
+                raise fail(source, f"{key}.per_query.{qid}", "a finite number >= 0", value)
+    incomplete = entry.get("incomplete")
+    if incomplete is not None and (not isinstance(incomplete, list) or not all(isinstance(p, str) for p in incomplete)):
+        raise fail(source, f"{key}.incomplete", "a list of phase names", incomplete)
+
+
+def check_summary(costs: Any, source: str = "cell result") -> None:
+    """Raise ``ResultsError`` unless ``costs`` (a cell result's ``costs``) holds counter summaries
+    (``check_entry``) under identifier names."""
+    from .cellresult import fail
+
+    if not isinstance(costs, dict):
+        raise fail(source, "costs", "an object (counter: summary)", costs)
+    for name, entry in costs.items():
+        if not NAME.fullmatch(name):
+            raise fail(source, f"costs.{name}", "a counter named by an identifier", name)
+        check_entry(entry, name, source)
+
+
+def _count(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value) and value >= 0

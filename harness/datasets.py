@@ -17,9 +17,12 @@ result says exactly what was evaluated.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import random
 import re
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 
 from .collection import Collection, Document
@@ -91,6 +94,9 @@ def _apply_options(loaded: Collection, spec: DatasetSpec) -> Collection:
     for what, items in (("documents", loaded.docs), ("queries", loaded.queries)):
         if not items:
             raise DatasetError(f"provider {spec.provider!r} returned no {what}", spec.name)
+    problem = contents_problem(loaded)
+    if problem:
+        raise DatasetError(f"provider {spec.provider!r} returned {problem}", spec.name)
     grades = {_grade_key(raw): grade for raw, grade in (spec.grades or {}).items()}
     queries, subset = _subset(loaded.queries, spec.queries)
     qrels = {
@@ -100,6 +106,10 @@ def _apply_options(loaded: Collection, spec: DatasetSpec) -> Collection:
     }
     if not qrels:
         raise DatasetError("none of the queries evaluated has relevance judgments", spec.name)
+    if not any(g > 0 for docs in qrels.values() for g in docs.values()):
+        mapped = " after the grade mapping" if grades else ""
+        raise DatasetError(f"no positive judgment{mapped}: every grade of the queries evaluated is 0 or less, "
+                           "so every measure would be 0", spec.name)
     for qid, docs in qrels.items():  # whatever the provider (ir_datasets included) and the mapping
         for docid, grade in docs.items():
             if grade_problem(grade):
@@ -113,11 +123,71 @@ def _apply_options(loaded: Collection, spec: DatasetSpec) -> Collection:
     }
     # Judgments of queries the provider does not have can never be retrieved for; a topic file
     # covering part of a qrels file is common, so they are dropped, but counted.
-    unknown = sum(1 for qid in loaded.qrels if qid not in loaded.queries)
-    if unknown:
-        metadata["qrels_unknown_queries"] = unknown
-    fields = tuple(spec.fields) if spec.fields else DEFAULT_FIELDS
-    return Collection(spec.name, loaded.docs, queries, qrels, fields, metadata)
+    dropped = {qid: docs for qid, docs in loaded.qrels.items() if qid not in loaded.queries}
+    if dropped:
+        metadata["qrels_unknown_queries"] = len(dropped)
+    fields = tuple(spec.fields) if spec.fields is not None else DEFAULT_FIELDS
+    return Collection(spec.name, loaded.docs, queries, qrels, fields, metadata, dropped_qrels=dropped)
+
+
+def contents_problem(collection: Collection) -> str | None:
+    """What is wrong with a provider's collection, whatever the provider (a plugin's, ir_datasets'):
+    ids that are not strings, empty, or hold whitespace or a control character (a TREC run file
+    could not hold them, or trec_eval would collide them); documents listed twice; texts and titles
+    that are not strings (a list would be indexed as its Python repr). None when all is well.
+
+    Whole lists at once: types by ``set(map(type, ...))``, characters by one regular expression
+    over the joined ids; an offending item is looked for only once something is wrong."""
+    docs = collection.docs
+    doc_ids = list(map(attrgetter("id"), docs))
+    problem = _ids_problem(doc_ids, "document id") or _ids_problem(list(collection.queries), "query id")
+    if problem:
+        return problem
+    if len(set(doc_ids)) != len(doc_ids):
+        seen: set[str] = set()
+        twice = next(d for d in doc_ids if d in seen or seen.add(d))
+        return f"document {twice!r} twice"
+    query_ids = list(collection.queries)
+    for owner, what, values, ids, optional in (
+        ("document", "text", list(map(attrgetter("text"), docs)), doc_ids, False),
+        ("document", "title", list(map(attrgetter("title"), docs)), doc_ids, True),
+        ("query", "text", list(collection.queries.values()), query_ids, False),
+    ):
+        kinds = set(map(type, values))
+        if kinds <= ({str, type(None)} if optional else {str}):
+            continue
+        i = next(i for i, v in enumerate(values) if type(v) is not str and not (optional and v is None))
+        return f"{owner} {ids[i]!r} with a {what} that is not a string: {type(values[i]).__name__} {values[i]!r:.40}"
+    qrels = collection.qrels
+    problem = (_ids_problem(list(qrels), "judged query id")
+               or _ids_problem(list(chain.from_iterable(qrels.values())), "judged document id"))
+    if problem:
+        return problem
+    kinds = set(map(type, chain.from_iterable(map(dict.values, qrels.values()))))
+    if any(kind is bool or not issubclass(kind, numbers.Integral) for kind in kinds):
+        qid, docid, grade = next((q, d, g) for q, judged in qrels.items() for d, g in judged.items()
+                                 if type(g) is bool or not isinstance(g, numbers.Integral))
+        return f"a grade that is not an integer for query {qid!r}, document {docid!r}: {grade!r:.40}"
+    return None
+
+
+# Ids hold no whitespace (TREC files separate columns with it) and no control character.
+_ID_UNSAFE = re.compile("[\\s\x00-\x1f\x7f-\x9f\ufeff]")
+
+
+def _ids_problem(ids: list, what: str) -> str | None:
+    if set(map(type, ids)) - {str}:
+        bad = next(i for i in ids if type(i) is not str)
+        return f"a {what} that is not a string: {type(bad).__name__} {bad!r:.40}"
+    if not all(ids):
+        return f"an empty {what}"
+    found = _ID_UNSAFE.search("".join(ids))
+    if found:
+        bad = next(i for i in ids if _ID_UNSAFE.search(i))
+        char = found.group()
+        kind = "whitespace" if char.isspace() else "a control character"
+        return f"{what} {bad!r}, which holds {kind} (U+{ord(char):04X})"
+    return None
 
 
 def _subset(queries: dict[str, str], option: dict | None) -> tuple[dict[str, str], dict | None]:

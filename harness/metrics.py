@@ -116,6 +116,11 @@ def evaluate(
     for is scored as an empty ranking (0 for every built-in metric). ``complete=False`` averages
     over the judged queries the run has. Run queries without judgments are ignored, as trec_eval
     ignores them. Metrics needing artifacts ``ctx`` lacks come back with ``aggregate=None``.
+
+    Each metric is isolated: one whose ``evaluate_batch`` raises, or returns something other than
+    a ``MetricValue`` of finite numbers (per-query values only for the evaluated queries, details
+    that are JSON data), comes back unavailable (``aggregate=None``, the reason, naming the
+    metric, in ``details["unavailable"]``); the others keep their values.
     """
     ctx = ctx or Context()
     if not isinstance(run, Run):
@@ -141,13 +146,113 @@ def evaluate(
         else:  # classes sharing one evaluate_batch implementation are evaluated in one call
             batch = type(metric).evaluate_batch
             batches.setdefault(getattr(batch, "__func__", batch), []).append(metric)
+    evaluated: set[str] | None = None  # the query ids a per-query value may name, made when first needed
     for batch in batches.values():
-        values = type(batch[0]).evaluate_batch(batch, qrels, view, ctx)
-        for metric in batch:
-            value = values[metric.label]
+        for metric, value in _isolated(batch, qrels, view, ctx):
+            if value.aggregate is not None and value.per_query is not None:
+                if evaluated is None:
+                    evaluated = set(view)
+                value = _checked_queries(metric, value, evaluated)
             value.details = {**details, **value.details}
             out[metric.label] = value
     return {m.label: out[m.label] for m in metrics}
+
+
+# -- isolation: a metric that fails is unavailable for the cell, with the reason ---------------------
+
+
+def unavailable(reason: str) -> MetricValue:
+    """The value of a metric that failed for a cell: ``aggregate`` None, the reason in
+    ``details["unavailable"]``, and ``details["failed"]`` true (a metric that is merely not
+    applicable, one needing artifacts the cell lacks, has the reason without it)."""
+    return MetricValue(aggregate=None, per_query=None, details={"unavailable": reason, "failed": True})
+
+
+def _isolated(batch: list[Metric], qrels: dict, view: Run, ctx: Context):
+    """``(metric, value)`` for each metric of ``batch`` (classes sharing one ``evaluate_batch``),
+    each value checked (``_checked``): a batch that raises is evaluated again one metric at a time,
+    so only the metrics that fail on their own are unavailable, each with its reason."""
+    try:
+        values = type(batch[0]).evaluate_batch(batch, qrels, view, ctx)
+    except Exception as exc:  # a plugin's failure, reported as its metric's
+        if len(batch) > 1:
+            for metric in batch:
+                yield from _isolated([metric], qrels, view, ctx)
+            return
+        yield batch[0], unavailable(f"{batch[0].label} raised {type(exc).__name__}: {exc}")
+        return
+    for metric in batch:
+        yield metric, _checked(metric, values)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (numpy's included, bool not), else None."""
+    from numbers import Real
+
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _checked(metric: Metric, values: Any) -> MetricValue:
+    """``metric``'s value from what its ``evaluate_batch`` returned, or ``unavailable`` saying
+    what is wrong with it: not a ``MetricValue``, an aggregate that is not a finite number (None
+    is kept when the metric says why in ``details["unavailable"]``), per-query values that are
+    not a dict of finite numbers, details that are not JSON data."""
+    import json
+    import math
+
+    label = metric.label
+    if not isinstance(values, Mapping):
+        return unavailable(f"{label}: evaluate_batch returned {type(values).__name__}, not a dict of MetricValue")
+    value = values.get(label)
+    if not isinstance(value, MetricValue):
+        got = "nothing" if label not in values else type(value).__name__
+        return unavailable(f"{label}: evaluate returned {got}, not a MetricValue")
+    details = value.details if value.details is not None else {}
+    if not isinstance(details, dict):
+        return unavailable(f"{label}: details are {type(details).__name__}, not a dict")
+    try:
+        json.dumps(details, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return unavailable(f"{label}: details are not JSON data ({exc})")
+    if value.aggregate is None:
+        reason = details.get("unavailable")
+        if not isinstance(reason, str) or not reason:
+            return unavailable(f"{label} returned no value (aggregate None) and no reason")
+        return MetricValue(None, None, details)
+    aggregate = _number(value.aggregate)
+    if aggregate is None:
+        return unavailable(f"{label} returned {value.aggregate!r} ({type(value.aggregate).__name__}), "
+                           "not a number")
+    if not math.isfinite(aggregate):
+        return unavailable(f"{label} returned {aggregate} (not a finite number)")
+    per_query = value.per_query
+    if per_query is not None:
+        if not isinstance(per_query, Mapping):
+            return unavailable(f"{label}: per-query values are {type(per_query).__name__}, not a dict")
+        plain = {}
+        for qid, v in per_query.items():
+            number = _number(v)
+            if number is None or not math.isfinite(number):
+                shown = f"{v!r} ({type(v).__name__})" if number is None else str(number)
+                return unavailable(f"{label}: query {qid!r}: value {shown} is not a finite number")
+            plain[qid] = number
+        per_query = plain
+    return MetricValue(aggregate, per_query, details)
+
+
+def _checked_queries(metric: Metric, value: MetricValue, evaluated: set[str]) -> MetricValue:
+    """``value``, or ``unavailable`` when its per-query values name a query that was not
+    evaluated (not judged, or not in the run under ``complete=False``)."""
+    stray = [q for q in value.per_query if q not in evaluated]
+    if stray:
+        return unavailable(f"{metric.label}: per-query values for {len(stray)} quer{'y' if len(stray) == 1 else 'ies'} "
+                           f"not among the {len(evaluated)} evaluated (e.g. {stray[0]!r})")
+    return value
 
 
 def trec_eval_report(
@@ -168,9 +273,13 @@ def trec_eval_report(
     if not isinstance(run, Run):
         run = Run.from_scores(run)
     values = evaluate(parsed, qrels, run, complete=complete)
-    for label, value in values.items():
-        if value.aggregate is None:
-            raise MetricError(f"{label} {value.details['unavailable']}, which a run file lacks")
+    missing = [(label, value.details.get("unavailable") or "no value") for label, value in values.items()
+               if value.aggregate is None]
+    if missing:
+        needs = {m.label: m.requires for m in parsed}
+        raise MetricError("; ".join(
+            f"{label} {why}, which a run file lacks" if needs.get(label) and why.startswith("needs ")
+            else f"{label} is unavailable: {why}" for label, why in missing))
 
     def line(label: str, qid: str, value: float) -> str:
         return f"{label:<22}\t{qid}\t{value:6.{precision}f}\n"  # trec_eval: "%-22s\t%s\t%6.4f\n"

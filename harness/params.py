@@ -34,6 +34,12 @@ class Param:
     ``type`` is a Python type (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``), a tuple of
     them, or a component kind name (``"retriever"``) for a nested component spec; ``many=True``
     makes it a list of such values.
+
+    ``affects_output=False`` declares that the parameter cannot change what the component computes
+    (a progress flag, a check that only refuses to run): it is left out of the component's cache
+    keys (``output_config``), so changing it reuses cached indexes and runs. Every other parameter
+    enters them. Declare it only when the output is provably the same for every value: a device,
+    a batch size or a thread count changes float arithmetic, so those affect the output.
     """
 
     type: Any
@@ -44,6 +50,7 @@ class Param:
     max: float | None = None
     nullable: bool = False
     many: bool = False
+    affects_output: bool = True
 
     @property
     def required(self) -> bool:
@@ -149,12 +156,44 @@ def check_params(declared: dict[str, Param], given: dict[str, Any]) -> list[tupl
 
 
 def resolve_params(declared: dict[str, Param], given: dict[str, Any]) -> dict[str, Any]:
-    """``given`` completed with declared defaults, in declaration order."""
+    """``given`` completed with declared defaults, in declaration order, each value in its
+    canonical form (``canonical_value``): ``mu = 1000`` and ``mu = 1000.0`` resolve alike."""
     return {
-        key: given.get(key, param.default)
+        key: canonical_value(param, given.get(key, param.default))
         for key, param in declared.items()
         if key in given or not param.required
     }
+
+
+def canonical_value(param: Param, value: Any) -> Any:
+    """``value`` in the one form its declared type gives it, so that equal values make equal
+    cache keys: an int given for a ``float`` parameter becomes a float (TOML writes ``1000`` for
+    ``1000.0``; a parameter typed ``(int, float)`` keeps what it was given, the component being
+    free to tell them apart), a tuple given for a ``list`` becomes a list, each item of a ``many``
+    parameter likewise. Values of another type (which ``check`` rejects) and nested component
+    specs are returned as they are; dict keys need no order (keys hash sorted)."""
+    if value is None or param.is_component:
+        return value
+    if param.many and isinstance(value, (list, tuple)):
+        return [_canonical_one(param, item) for item in value]
+    return _canonical_one(param, value)
+
+
+def _canonical_one(param: Param, value: Any) -> Any:
+    kinds = param.type if isinstance(param.type, tuple) else (param.type,)
+    if float in kinds and int not in kinds and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if list in kinds and isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def output_config(declared: dict[str, Param], config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (resolved parameters) without those declared ``affects_output=False``: what of
+    a component's parameters enters its cache keys. Keys that ``declared`` does not name stay
+    (they are not parameters: ``plugin``, ``depth``, ``compressors``)."""
+    return {key: value for key, value in config.items()
+            if key not in declared or declared[key].affects_output}
 
 
 def setting(default: Any, help: str = "", *, choices: tuple | None = None, min: float | None = None,

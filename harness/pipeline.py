@@ -23,11 +23,14 @@ ready, for the latency loops and for artifacts a cached run did not publish) and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from . import contracts
 from .collection import Collection
 from .components import Context
+from .errors import HarnessError
 from .measure import latency
 from .ranking import Run
 from .stages import StageExecutor, StageOutput, stage_names
@@ -82,17 +85,47 @@ def run_pipeline(executor: StageExecutor, stages: Sequence[StageSpec], collectio
     out: list[StageResult] = []
     for index, spec in enumerate(stages):
         names = stage_names(index, prefix)
+        component = contracts.who(spec.kind, spec.plugin)
         try:
             if index == 0:
                 output = executor.first_stage(spec, collection, queries, k, ctx, phases, names)
             else:
                 before = out[-1].output
                 output = executor.next_stage(spec, collection, queries, before.run, before.key, ctx, phases, names)
+            checked = contracts.check_stage(output.run, index, spec, collection, queries)
+        except ValueError as exc:
+            phases.failed = phases.failed or names.run
+            if not isinstance(exc, HarnessError) and _raised_by_run(exc):  # Run's own checks, in the plugin's code
+                raise contracts.ContractError(f"{component}: {exc}") from exc
+            raise
         except BaseException:
             phases.failed = phases.failed or names.run  # a contract broken after the phase's own block
             raise
-        out.append(StageResult(index, spec, output, stage_record(index, spec, output, names.run)))
+        if checked.run is not output.run:
+            output = dataclasses.replace(output, run=checked.run)
+        record = stage_record(index, spec, output, names.run)
+        if checked.resorted:
+            record["resorted"] = True
+        if checked.dropped:
+            record["foreign"] = checked.dropped
+            ctx.progress.log(f"  {component}: dropped {checked.dropped['pairs']} results naming "
+                             f"{checked.dropped['queries']} unknown queries and {checked.dropped['documents']} "
+                             "unknown documents")
+        out.append(StageResult(index, spec, output, record))
     return PipelineRun(out)
+
+
+def _raised_by_run(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by ``Run``'s own checks (harness/ranking.py): a plugin built a
+    run with a NaN score or a document twice, and the message names the query and document."""
+    from . import ranking
+
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename == ranking.__file__
 
 
 def stage_record(index: int, spec: StageSpec, output: StageOutput, phase: str) -> dict:

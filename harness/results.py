@@ -2,7 +2,7 @@
 
 Layout of a run folder::
 
-    run.json              manifest: suite, status (running | finished), cells, provenance
+    run.json              manifest: suite, status (running | finished | interrupted), cells, provenance
     cells/<cell>.json     one result per cell (schema ``harness.cell/2``; ``/1`` read too; cellresult.py),
                           written atomically
     runs/<cell>.trec      the cell's final ranking as a TREC run file
@@ -23,21 +23,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from .cellresult import CELL_SCHEMA, READABLE_SCHEMAS, RUN_SCHEMA, CellResult, RunManifest, fail, parse_json  # noqa: F401 (re-exported)
-from .errors import HarnessError, NotFoundError, ResultsError
+from .cellresult import file_name as file_name_ok
+from .errors import HarnessError, NotFoundError, ResultsError, UsageError
 
 MANIFEST = "run.json"
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers only ever see the old or the new content."""
+    """Write ``text`` to ``path`` so that readers only ever see the old or the new content. The file
+    gets the permissions any new file gets (0644 under umask 022; folders made on the way 0755)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -47,6 +51,18 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new, empty file beside ``path`` under a hidden unique name: (descriptor, name). Made with
+    mode 0666 so that the umask decides (``tempfile.mkstemp`` makes 0600 files whatever it is)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _to_json(value: Any) -> Any:
@@ -66,14 +82,47 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+MAX_FILE_BYTES = 1 << 30
+"""The largest results file read (1 GiB): a cell result with per-query values of a million queries
+is a few hundred MB; anything larger is not one the harness wrote."""
+
+
 def _read_document(path: Path) -> Any:
-    """A results file's JSON value; ResultsError naming the file when it is not JSON at all."""
+    """A results file's JSON value; ResultsError naming the file when it is not a regular file of
+    JSON (a folder, a fifo, unreadable, undecodable, invalid); FileNotFoundError when absent."""
+    path = Path(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        # opened once, without blocking (a fifo would block the open itself): what is checked is what is read
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ResultsError(f"{path}: (file): expected a JSON file, got {_kind(info.st_mode)}")
+            if info.st_size > MAX_FILE_BYTES:
+                raise ResultsError(f"{path}: (file): expected a harness results file, got {info.st_size} bytes "
+                                   f"(more than {MAX_FILE_BYTES >> 20} MiB)")
+            data = f.read()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise ResultsError(f"{path}: (file): expected a JSON file, got a folder") from None
+    except OSError as exc:  # permissions, I/O errors, a symlink loop
+        raise ResultsError(f"{path}: (file): expected a readable JSON file, got {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ResultsError(f"{path}: (file): expected UTF-8 JSON text, got undecodable bytes ({exc.reason} at "
                            f"byte {exc.start})") from None
     return parse_json(str(path), text)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device or other special file"
 
 
 def read_cell(path: str | Path, *, cell_id: str | None = None, slug: str | None = None) -> CellResult:
@@ -131,6 +180,8 @@ def choose_run_dir(suite_dir: Path, new: bool = False, resume: str | None = None
     """(run folder, resumed?): ``resume`` names one; otherwise the latest unfinished run is
     resumed unless ``new``; otherwise a new run id."""
     if resume:
+        if resume in (".", "..") or "/" in resume or "\\" in resume or resume.startswith("."):
+            raise UsageError(f"--resume takes a run id, the name of a run folder under {suite_dir}, got {resume!r}")
         path = suite_dir / resume
         if not (path / MANIFEST).is_file():
             known = ", ".join(p.name for p in run_dirs(suite_dir)) or "none"
@@ -155,23 +206,57 @@ def run_file_path(run_dir: Path, slug: str) -> Path:
 def load_cell(run_dir: Path, slug: str, cell_id: str | None = None) -> CellResult | None:
     """A cell's result, or None when absent, unreadable or another cell's (then it is simply run again)."""
     try:
-        return read_cell(cell_path(run_dir, slug), cell_id=cell_id, slug=slug)
+        path = cell_path(run_dir, slug)
+        check_inside(run_dir, path)
+        return read_cell(path, cell_id=cell_id, slug=slug)
     except (OSError, ResultsError):
         return None
 
 
+def check_inside(run_dir: Path, path: Path) -> None:
+    """ResultsError unless ``path`` (a file of the run folder ``run_dir``), symbolic links followed,
+    is inside ``run_dir``: a file name in a tampered manifest, or a link planted in ``cells/``, must
+    not make the harness read a file from elsewhere on the disk."""
+    if not file_name_ok(path.name):
+        raise fail(str(path), "(file)", "a file of the run folder", path.name)
+    real, folder = os.path.realpath(path), os.path.realpath(run_dir)
+    if os.path.commonpath([real, folder]) != folder:
+        raise ResultsError(f"{path}: (file): expected a file inside the run folder {run_dir}, got a link to "
+                           f"{real}")
+
+
+def read_run_json(run_dir: str | Path, name: str) -> Any:
+    """The JSON value of the file ``name`` of a run folder (``leaderboard.json``), read as a cell
+    result is: inside the folder, a regular file, JSON. ResultsError naming it; FileNotFoundError
+    when there is none."""
+    path = Path(run_dir) / name
+    check_inside(Path(run_dir), path)
+    return _read_document(path)
+
+
 def load_run(run_dir: str | Path) -> tuple[dict, list[CellResult]]:
-    """(manifest, cell results in manifest order) of a run folder; cells without a file yet (an
-    unfinished run) are left out. ResultsError for a damaged or foreign manifest or cell file."""
+    """(manifest, cell results in manifest order) of a run folder. A cell without a file is left
+    out while the run is unfinished (its cell has not run yet); in a finished run it is a
+    ResultsError, as is a damaged or foreign manifest or cell file, or a cell file outside the run
+    folder (a symbolic link out of it)."""
     run_dir = Path(run_dir)
     if not (run_dir / MANIFEST).is_file():
         raise NotFoundError(f"{run_dir} is not a harness run folder (no {MANIFEST})")
+    check_inside(run_dir, run_dir / MANIFEST)
     manifest = read_manifest(run_dir / MANIFEST)
+    finished = manifest["status"] == "finished"
     cells = []
     for cell_id, slug in manifest["cells"].items():
         path = cell_path(run_dir, slug)
-        if path.is_file():
+        check_inside(run_dir, path)
+        if not finished and not os.path.lexists(path):
+            continue
+        try:
             cells.append(read_cell(path, cell_id=cell_id, slug=slug))
+        except FileNotFoundError:  # finished, or a dangling link
+            why = "the run finished" if finished else "a link to nothing"
+            raise ResultsError(f"{path}: (file): expected the result of cell {cell_id!r} ({MANIFEST} lists it "
+                               f"and {why}), got no file") from None
     return manifest, cells
 
 

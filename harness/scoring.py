@@ -11,8 +11,9 @@ capability, capabilities.py) can be used two more ways than as a pipeline's rera
   runner's stage executor (its phases named after its plugin, as nested retrievers' are), whose
   ``score(query, texts, qid=None)`` scores any texts for a query.
 
-Every call through either is checked (one finite number per text: anything else is a
-``ComponentError`` naming the ranker and the query) and counted into ``ctx.costs`` (costs.py):
+Every call through either is checked (one finite number per text, within single precision's
+range as trec_eval reads scores: anything else is a ``ComponentError`` naming the ranker and the
+query) and counted into ``ctx.costs`` (costs.py):
 ``scorer_calls`` +1 and ``pairs_scored`` + the number of texts, on the query ``qid`` names. A
 call with no texts is answered ``[]`` without calling the ranker, and counts nothing.
 
@@ -31,6 +32,7 @@ from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 from .capabilities import PairScorer, supports
+from .contracts import FLOAT32_MAX
 from .costs import PAIRS_SCORED, SCORER_CALLS
 from .errors import ComponentError, HarnessError
 
@@ -67,6 +69,9 @@ def check_scores(values: Any, count: int, ranker, query: str, qid: str | None) -
         value = float(value)
         if not math.isfinite(value):
             raise ComponentError(f"{where}: score {i} is {value}, not a finite number")
+        if abs(value) > FLOAT32_MAX:  # trec_eval reads it as an infinity, tied with every other such score
+            raise ComponentError(f"{where}: score {i} is {value!r}, beyond single precision's range "
+                                 "(±3.4028235e38) in which trec_eval reads scores")
         out.append(value)
     return out
 

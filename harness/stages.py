@@ -16,6 +16,11 @@ metrics need artifacts a cached run did not produce. What ``index``/``prepare`` 
 into ``ctx.artifacts`` is kept with the ready component and given again to every later cell that
 gets it from memory: such artifacts belong to the component and the collection, not to one cell.
 
+Keys hold the cache format (``cache.FORMAT``) and each component's parameters in canonical form
+(``params.resolve_params``: an int given for a float parameter is that float), less those its class
+declares ``affects_output=False`` (``key_config``); everything else a component computes with is in
+them, so a warm cache and an empty one give the same results.
+
 Nested retrievers (``ctx.retrieve``, see ``nested``) run with a context of their own: their
 artifacts are not the combining pipeline's, and their phases are named after their plugin. Nested
 rankers (``ctx.scorer``, see ``scorers``) are made ready the same way, once, and score pairs.
@@ -48,7 +53,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .cache import ArtifactCache, cache_key, canonical
+from .cache import FORMAT, ArtifactCache, cache_key, canonical
 from .capabilities import Compressible, PairScorer, Persistent, supports
 from .collection import Collection
 from .components import Component, Context
@@ -57,6 +62,7 @@ from .errors import ComponentError
 from .measure.isolation import widened
 from .measure.latency import two_step_phases
 from .measure.memory import folder_bytes, index_figure, parameter_figure
+from .params import output_config
 from .plugins import Registry
 from .ranking import Run, rerank_merge
 from .scoring import Scorer
@@ -74,7 +80,25 @@ COSTS_FILE = "costs.json"  # beside a cached run: what computing it counted (cos
 
 def index_key(ident: dict, collection: Collection) -> str:
     """The cache key of a retriever's index (the distributed executor's shards share it)."""
-    return cache_key("index", ident, collection.corpus_fingerprint)
+    return cache_key("index", FORMAT, ident, collection.corpus_fingerprint)
+
+
+def key_config(spec: StageSpec) -> dict:
+    """``spec.config()`` as cache keys hold it: without the parameters its class declares
+    ``affects_output=False``, nested specs and compressors the same way."""
+    config = output_config(spec.cls.params, spec.config())
+    for key, param in spec.cls.params.items():
+        value = spec.params.get(key)
+        if key in config and param.is_component and value is not None:
+            config[key] = [key_config(v) for v in value] if param.many else key_config(value)
+    if spec.compressors:
+        config["compressors"] = [key_config(c) for c in spec.compressors]
+    return config
+
+
+def _plain(value):
+    """JSON data for a component's identity: stage specs as ``key_config`` gives them."""
+    return key_config(value) if isinstance(value, StageSpec) else canonical(value)
 
 
 @dataclass(frozen=True)
@@ -135,8 +159,8 @@ class StageExecutor:
             "plugin": spec.plugin,
             "distribution": info.distribution,
             "version": info.version,
-            "identity": json.loads(json.dumps(component.identity(ctx), default=canonical)),  # plain data
-            "compressors": [c.config() for c in spec.compressors],
+            "identity": json.loads(json.dumps(component.identity(ctx), default=_plain)),  # plain data
+            "compressors": [key_config(c) for c in spec.compressors],
         }
         # Nested specs (rank fusion) decide the output too: their plugins' versions and their own
         # identities (a model's hash), not only the parameters the suite wrote.
@@ -161,7 +185,7 @@ class StageExecutor:
         """A retriever's run of ``queries`` (``k`` each): from memory, the artifact cache, or computed."""
         component = spec.build()
         ident = self.identity(spec, component, ctx)
-        run_key = cache_key("retrieve", ident, collection.corpus_fingerprint, _queries_key(queries), k)
+        run_key = cache_key("retrieve", FORMAT, ident, collection.corpus_fingerprint, _queries_key(queries), k)
         phase = names.run
         served = self._served(run_key, ctx, phases, phase, ident)
         if served:
@@ -191,7 +215,7 @@ class StageExecutor:
         if not cached:
             return None
         with phases.measure(phase, cache="hit", measured_in=self.cache.info(cached)) as record:
-            run = read_run(cached / "run.trec")
+            run = read_run(cached / "run.trec", allow_empty=True)  # nothing retrieved is a valid cached run
         self._runs[key] = run
         self._counted[key] = _read_costs(cached)
         self._recount(key, ctx, record, phase, "cache")
@@ -343,9 +367,9 @@ class StageExecutor:
 
         component = spec.build()
         ident = self.identity(spec, component, ctx)
-        key = cache_key("rerank", ident, spec.depth, run_key)
+        key = cache_key("rerank", FORMAT, ident, spec.depth, run_key)
         if spec.interpolate is not None:  # only then: keys of stages without it stay as they were
-            key = cache_key("rerank", ident, spec.depth, run_key, {"interpolate": spec.interpolate})
+            key = cache_key("rerank", FORMAT, ident, spec.depth, run_key, {"interpolate": float(spec.interpolate)})
         phase = names.run
         served = self._served(key, ctx, phases, phase, ident)
         if served:
@@ -381,7 +405,7 @@ class StageExecutor:
                                   names or stage_names(1, prefix))
 
     def _ready_ranker(self, spec, component, ident, collection, ctx, phases, names: StageNames):
-        key = cache_key("prepare", ident, collection.corpus_fingerprint)
+        key = cache_key("prepare", FORMAT, ident, collection.corpus_fingerprint)
         if key in self._components:
             phases.note(names.ready, cache="memory")
             ctx.artifacts.update(self._published[key])

@@ -2,15 +2,24 @@
 
 Run lines: ``qid Q0 docid rank score tag`` (whitespace-separated; columns after the sixth are
 ignored; the rank column is ignored, as trec_eval does). Qrels lines: ``qid iter docid grade``
-(graded and negative grades allowed). Blank lines and lines starting with ``#`` are skipped.
-Document and query ids may contain ``#``. Problems raise ``TrecFormatError`` naming the file
-and line.
+(graded and negative grades allowed). Blank lines are skipped. Every other line is data: trec_eval 9
+(the one inside pytrec_eval) has no comment lines, so a query id may begin with ``#``.
+
+Checked, not guessed (docs/datasets.md, "What is checked"): a UTF-8 byte order mark at the start is
+dropped; control characters (NUL included), a byte order mark further on and the Unicode spaces that
+Python splits on but trec_eval does not are refused; scores and grades are plain ASCII numbers
+(Python reads ``1_000`` as 1000, trec_eval as 1); an empty file is refused, and so is a qrels file
+without a single positive grade (its likely layout named). Problems raise ``TrecFormatError``
+naming the file and line. The checks run over the whole text at once (str and bytes methods, one
+regular expression), not character by character.
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
+import re
 from pathlib import Path
 
 from .errors import HarnessError
@@ -34,41 +43,111 @@ def grade_problem(grade: int) -> str | None:
     return f"grade {grade} is outside {low}..{high}, the grades trec_eval's measures can evaluate"
 
 
-def _lines(path: Path):
+# Characters no TREC file may hold: C0 and C1 controls but tab, line feed and carriage return; a
+# byte order mark past the start (two files joined?); the Unicode spaces that Python's split()
+# separates columns on and trec_eval (C's isspace on bytes) does not.
+UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00a0\u1680\u2000-\u200a"
+                    "\u2028\u2029\u202f\u205f\u3000\ufeff]")
+# The bytes that are fine in an ASCII file: deleting them leaves the control bytes (a fast test).
+_ASCII_SAFE = bytes(b for b in range(256) if not ((b < 32 and b not in (9, 10, 13)) or b == 127))
+
+
+def unsafe_character(char: str) -> str:
+    """What is wrong with a character ``UNSAFE`` matched, for a message."""
+    code = f"U+{ord(char):04X}"
+    if char == "\ufeff":
+        return f"a byte order mark ({code}) inside the text (two files joined?)"
+    if char.isspace() and ord(char) > 0x9F:
+        return f"the Unicode space {code}, which Python would split columns on and trec_eval does not"
+    return f"the control character {code}"
+
+
+def _text(path: Path) -> str:
+    """The file's text: UTF-8, a leading byte order mark dropped, no unsafe character."""
     try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                stripped = line.strip()
-                if stripped and not stripped.startswith("#"):
-                    yield number, stripped.split()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise TrecFormatError(f"{path}: no such file") from None
-    except OSError as exc:  # a folder, no permission, ...
+    except OSError as exc:  # no permission, ...
         raise TrecFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TrecFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise TrecFormatError(f"{path}: not UTF-8 text at line {line} ({exc.reason} at byte {exc.start})") from None
+    # ASCII text (the usual) needs only the bytes test; other text the regular expression.
+    if data.translate(None, _ASCII_SAFE) or not text.isascii():
+        found = UNSAFE.search(text)
+        if found:
+            line = text.count("\n", 0, found.start()) + 1
+            raise TrecFormatError(f"{path}:{line}: {unsafe_character(found.group())}")
+    return text
 
 
-def read_run(path: str | os.PathLike) -> Run:
-    """A run file as a ``Run`` (each query in trec_eval's order)."""
+def _plain_numbers(tokens: list[str]) -> bool:
+    """Whether numbers Python has read are as trec_eval reads them: ASCII, no ``_`` (Python reads
+    ``1_000`` as 1000 and ``١`` as 1, C's atof and atol read 1 and 0)."""
+    joined = "".join(tokens)
+    return "_" not in joined and joined.isascii()
+
+
+def _number_problem(path: Path, text: str, column: int, kind: str) -> TrecFormatError:
+    """The first line whose ``column`` Python read as a number that trec_eval reads otherwise."""
+    for number, line in enumerate(text.split("\n"), 1):
+        cols = line.split()
+        if len(cols) > column and ("_" in cols[column] or not cols[column].isascii()):
+            return TrecFormatError(f"{path}:{number}: {kind} {cols[column]!r} is not a plain number "
+                                   "(digits, sign, point, exponent; trec_eval reads '1_000' as 1)")
+    raise AssertionError("no such line")  # pragma: no cover
+
+
+def _comment_hint(cols: list[str]) -> str:
+    return ("; a line starting with '#' is data here, as trec_eval 9 and pytrec_eval read it: remove "
+            "the comment" if cols and cols[0].startswith("#") else "")
+
+
+def read_run(path: str | os.PathLike, *, allow_empty: bool = False) -> Run:
+    """A run file as a ``Run`` (each query in trec_eval's order). An empty file raises unless
+    ``allow_empty`` (a cached run of queries that retrieved nothing)."""
     path = Path(path)
+    text = _text(path)
     per_query: dict[str, dict[str, float]] = {}
-    for number, cols in _lines(path):
+    scores: list[str] = []
+    keep, qid, docs = scores.append, None, {}
+    for number, line in enumerate(text.split("\n"), 1):
+        cols = line.split()
         if len(cols) < 6:
-            raise TrecFormatError(
-                f"{path}:{number}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}"
-            )
-        qid, docid, score = cols[0], cols[2], cols[4]
+            if not cols:
+                continue
+            raise TrecFormatError(f"{path}:{number}: expected 6 columns 'qid Q0 docid rank score tag', "
+                                  f"got {len(cols)}{_comment_hint(cols)}")
+        if cols[0] != qid:  # runs come query by query: one look-up per query, not per line
+            qid = cols[0]
+            docs = per_query.get(qid)
+            if docs is None:
+                docs = per_query[qid] = {}
+        before = len(docs)
         try:
-            value = float(score)
+            docs[cols[2]] = float(cols[4])
         except ValueError:
-            raise TrecFormatError(f"{path}:{number}: score {score!r} is not a number") from None
-        if not math.isfinite(value):
-            raise TrecFormatError(f"{path}:{number}: score {score!r} is not finite")
-        docs = per_query.setdefault(qid, {})
-        if docid in docs:
-            raise TrecFormatError(f"{path}:{number}: document {docid!r} appears twice for query {qid!r}")
-        docs[docid] = value
+            raise TrecFormatError(f"{path}:{number}: score {cols[4]!r} is not a number{_comment_hint(cols)}") from None
+        if len(docs) == before:
+            raise TrecFormatError(f"{path}:{number}: document {cols[2]!r} appears twice for query {qid!r}")
+        keep(cols[4])
+    if not per_query:
+        if allow_empty:
+            return Run.from_scores({})
+        raise TrecFormatError(f"{path}: empty file, expected run lines")
+    if not _plain_numbers(scores):
+        raise _number_problem(path, text, 4, "score")
+    # A sum of finite scores is finite unless it overflows (then the lines are looked at anyway).
+    if not math.isfinite(sum(map(sum, map(dict.values, per_query.values())))):
+        for number, line in enumerate(text.split("\n"), 1):
+            cols = line.split()
+            if len(cols) >= 6 and not math.isfinite(float(cols[4])):
+                raise TrecFormatError(f"{path}:{number}: score {cols[4]!r} is not finite")
     try:
         return Run.from_scores(per_query)
     except ValueError as exc:
@@ -76,29 +155,59 @@ def read_run(path: str | os.PathLike) -> Run:
 
 
 def read_qrels(path: str | os.PathLike) -> dict[str, dict[str, int]]:
-    """A qrels file as ``{qid: {docid: grade}}``."""
+    """A qrels file as ``{qid: {docid: grade}}``. A file without a single positive grade (every
+    measure would be 0) raises, naming the layout it more likely has."""
     path = Path(path)
+    text = _text(path)
     qrels: dict[str, dict[str, int]] = {}
-    for number, cols in _lines(path):
+    grades: list[str] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        cols = line.split()
         if len(cols) != 4:
+            if not cols:
+                continue
             raise TrecFormatError(
-                f"{path}:{number}: expected 4 columns 'qid iter docid grade', got {len(cols)}"
+                f"{path}:{number}: expected 4 columns 'qid iter docid grade', got {len(cols)}{_comment_hint(cols)}"
             )
         qid, _, docid, grade = cols
         try:
             value = int(grade)
         except ValueError:
-            raise TrecFormatError(f"{path}:{number}: grade {grade!r} is not an integer") from None
+            raise TrecFormatError(f"{path}:{number}: grade {grade!r} is not an integer{_comment_hint(cols)}") from None
         if grade_problem(value):
             raise TrecFormatError(f"{path}:{number}: {grade_problem(value)}")
         docs = qrels.setdefault(qid, {})
-        if docid in docs and docs[docid] != value:
+        if docs.get(docid, value) != value:
             raise TrecFormatError(
                 f"{path}:{number}: query {qid!r}, document {docid!r} judged twice "
                 f"({docs[docid]} and {value})"
             )
         docs[docid] = value
+        grades.append(grade)
+    if not qrels:
+        raise TrecFormatError(f"{path}: empty file, expected qrels lines 'qid iter docid grade'")
+    if not _plain_numbers(grades):
+        raise _number_problem(path, text, 3, "grade")
+    if not any(g > 0 for docs in qrels.values() for g in docs.values()):
+        raise TrecFormatError(f"{path}: {no_positive_judgment(text)}")
     return qrels
+
+
+def no_positive_judgment(text: str) -> str:
+    """The message for a qrels file (``qid iter docid grade``) without a grade above 0: every
+    measure would be 0. Says which layout the columns more likely have."""
+    rows = [cols for cols in map(str.split, text.split("\n")) if len(cols) == 4]
+    iters = {r[1] for r in rows}
+    docids = {r[2] for r in rows}
+    why = (f"no positive judgment: all {len(rows)} grades (column 4 of 'qid iter docid grade') are 0 or "
+           "less, so every measure would be 0")
+    if all(re.fullmatch(r"[+-]?[0-9]+", d) for d in docids) and len(iters) > len(docids):
+        shown = ", ".join(sorted(docids, key=lambda d: int(d))[:5])
+        why += (f"; column 3 holds only the numbers {shown} and column 2 varies like document ids: "
+                "is the file 'qid docid grade ...'? trec_eval reads 'qid iter docid grade'")
+    elif any(re.fullmatch(r"[+]?[0-9]*[1-9][0-9]*", i) for i in iters):
+        why += "; column 2 (iter, ignored) holds positive numbers: are the grades there?"
+    return why
 
 
 def format_run(run: Run, tag: str) -> str:
@@ -121,8 +230,8 @@ def format_qrels(qrels: dict[str, dict[str, int]]) -> str:
 
 
 def _id(value: str, first: bool = False) -> str:
-    """An id as a column. Whitespace would shift the columns after it, and a line starting with
-    ``#`` reads back as a comment, so such ids raise instead of writing a file that misreads."""
+    """An id as a column. Whitespace would shift the columns after it, and trec_eval 10 reads a
+    line starting with ``#`` as a comment, so such ids raise instead of writing a file that misreads."""
     if value.split() != [value] or (first and value.startswith("#")):
         raise ValueError(f"id {value!r} cannot be written to a TREC file")
     return value

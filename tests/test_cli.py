@@ -13,6 +13,8 @@ import harness
 from harness import cli
 from harness.results import MANIFEST, read_json, run_dirs
 
+from tinydata import write_beir
+
 SUITE = """
 name = "clisuite"
 k = 5
@@ -174,7 +176,31 @@ def test_validate_lists_cells(capsys, suite):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0] == f"{suite}: valid — 1 dataset(s) × 2 pipeline(s) × 1 device(s) = 2 cell(s)"
-    assert lines[1:] == ["  tiny/bm25/cpu", "  tiny/bm25-robertson/cpu"]
+    assert lines[1:] == ["  tiny/bm25/cpu", "  tiny/bm25-robertson/cpu",
+                         "dataset tiny: 5 queries (5 judged), 8 documents, 9 judgments"]
+
+
+def test_validate_reports_each_datasets_judgments(capsys, write_suite, tmp_path):
+    """The data report's non-zero counts are printed as notes; --no-data leaves the data alone."""
+    beir = write_beir(tmp_path / "odd")
+    qrels = beir / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text() + "q1\td01\t1\nq9\td2\t1\n")  # d01 is d1 zero-padded; q9 unknown
+    path = write_suite(SUITE.replace("{beir}", str(beir)), name="odd.toml")
+    code, out, err = run_cli(capsys, "validate", path)
+    assert code == 0, err
+    notes = [line for line in out.splitlines() if line.startswith("  note: ")]
+    assert len(notes) == 3, out  # d01 missing, d01 padded, q9 unknown
+    assert "'d01'" in out and "'q9'" in out
+    code, out, _ = run_cli(capsys, "validate", path, "--no-data")
+    assert code == 0 and "dataset odd:" not in out and "note:" not in out
+
+
+def test_validate_names_a_broken_data_file(capsys, write_suite, tmp_path):
+    beir = write_beir(tmp_path / "broken")
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "text": ["a", "list"]}\n')
+    path = write_suite(SUITE.replace("{beir}", str(beir)), name="broken.toml")
+    code, out, err = run_cli(capsys, "validate", path)
+    assert code == 2 and "corpus.jsonl" in err and "Traceback" not in err
 
 
 def test_validate_with_set(capsys, suite):

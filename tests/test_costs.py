@@ -14,8 +14,8 @@ from runfolders import cell, latency, values, write_run
 from test_scoring import Cascade, WordScorer
 
 from harness.cache import COMPLETE
-from harness.costs import Costs, reported
-from harness.errors import ComponentError
+from harness.costs import Costs, check_summary, reported
+from harness.errors import ComponentError, ResultsError
 from harness.leaderboard import write_leaderboard
 from harness.results import cell_path
 from harness.runner import run_suite
@@ -104,6 +104,39 @@ def test_paused_counters_drop_what_is_added():
             costs.add("q1", pairs_scored=-1)
     costs.add("q1", pairs_scored=1)
     assert costs.per_query("pairs_scored") == {"q1": 1}
+
+
+def test_counts_for_query_ids_the_cell_lacks_are_kept_apart_not_totalled():
+    costs = Costs()
+    costs.add("q1", pairs_scored=3)
+    costs.add("q-stray", pairs_scored=100)
+    costs.add("q-other", pairs_scored=1)
+    entry = costs.summary(["q1", "q2"], per_query=True)["pairs_scored"]
+    assert entry["total"] == 3 and entry["mean_per_query"] == 1.5
+    assert entry["per_query"] == {"q1": 3, "q2": 0}
+    assert entry["unknown_queries"] == {"queries": 2, "total": 101, "examples": ["q-other", "q-stray"]}
+    assert "unknown_queries" not in Costs().summary(["q1"])
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"mean_per_query": "2.5"}, r"costs\.flops\.mean_per_query: expected a finite number >= 0 or null, got a string"),
+    ({"mean_per_query": True}, r"mean_per_query: .* got a boolean"),
+    ({"mean_per_query": [1]}, r"mean_per_query: .* got a list"),
+    ({"mean_per_query": -1.0}, r"mean_per_query: expected a finite number >= 0"),
+    ({"total": "5", "mean_per_query": 1.0}, r"costs\.flops\.total: expected a finite number >= 0, got a string"),
+    ({"mean_per_query": 1.0, "queries": 1.5}, r"costs\.flops\.queries: expected an integer"),
+    ({"mean_per_query": 1.0, "per_query": ["q1"]}, r"costs\.flops\.per_query: expected an object"),
+    ({"mean_per_query": 1.0, "per_query": {"q1": "x"}}, r"costs\.flops\.per_query\.q1: expected a finite number"),
+    ({"mean_per_query": 1.0, "incomplete": "rerank"}, r"costs\.flops\.incomplete: expected a list"),
+    ("2.5", r"costs\.flops: expected an object"),
+])
+def test_a_counter_summary_of_the_wrong_type_is_refused_with_a_clear_error(entry, message):
+    with pytest.raises(ResultsError, match=message):
+        reported(entry, "flops", "cells/x.json")
+    with pytest.raises(ResultsError, match=message):
+        check_summary({"flops": entry}, "cells/x.json")
+    assert reported(None) is None and reported({"mean_per_query": None}) is None
+    check_summary(Costs().summary(["q1"]))
 
 
 # -- in a run, and rerun from the cache ---------------------------------------------------------

@@ -254,3 +254,71 @@ def test_a_truncated_gzip_qrels_file_is_named(registry, tmp_path):
     with pytest.raises(TrecFormatError, match=re.escape("outside -2147483648..10000")):
         files["qrels"].write_text("q1 0 d1 100001\n")
         read_qrels(files["qrels"])
+
+
+# -- run and qrels files against pytrec_eval's own parser ------------------------------------------
+
+QIDS = st.sampled_from(["q1", "q2", "#q", "#", "é", "1"])
+DOCIDS = st.sampled_from(["d1", "d2", "d3", "d_4", "#d", "é5", "0", "Q0"])
+OTHER = st.sampled_from(["0", "Q0", "1", "tag", "x_y"])
+FLOATS = st.sampled_from(["1", "2", "0", "-1", "+3", "0.5", "1e3", ".5", "5.", "1E-2"])
+INTS = st.sampled_from(["1", "2", "0", "-1", "+3", "3"])
+HOSTILE = st.sampled_from(["1_000", "1_0", "nan", "inf", "-inf", "0x10", "1.5", "\u0661", "\uff12", "d\x001",
+                           "d\u00a0x", "\ufeffq", "d\x85", "d\x7f", "\u2003", "d\x1c", ""])
+SEPARATORS = st.sampled_from([" "] * 24 + ["\t", "\t", "  ", " \t ", "\r", "\x0b"])
+
+
+@st.composite
+def trec_line(draw, columns: int):
+    """Mostly a well-formed line (ids, then a number where trec_eval reads one), sometimes a column
+    more or fewer, a blank line, or a token that trec_eval and Python read differently (underscores,
+    Unicode digits and spaces, control characters)."""
+    count = draw(st.sampled_from([columns] * 8 + [columns - 1, columns + 1, 0]))
+    kinds = [QIDS, OTHER, DOCIDS, OTHER, FLOATS, OTHER, OTHER] if columns == 6 else [QIDS, OTHER, DOCIDS, INTS, OTHER]
+    tokens = [draw(kinds[i]) for i in range(count)]
+    if tokens and draw(st.integers(0, 5)) == 0:
+        tokens[draw(st.integers(0, count - 1))] = draw(st.one_of(HOSTILE, st.text(max_size=6)))
+    line = ""
+    for token in tokens:
+        line += token + draw(SEPARATORS)
+    return draw(st.sampled_from(["", "", " ", "\t"])) + line.rstrip(" \t")
+
+
+def pytrec_reading(path: Path, kind: str):
+    """pytrec_eval's parser over the file as trec_eval splits it: on line feeds only (a lone
+    carriage return is a space to trec_eval, a line break to Python's universal newlines), a
+    leading byte order mark dropped."""
+    import pytrec_eval
+
+    with open(path, encoding="utf-8-sig", newline="\n") as f:
+        return (pytrec_eval.parse_run if kind == "run" else pytrec_eval.parse_qrel)(f)
+
+
+@fuzz(220)
+@given(kind=st.sampled_from(["run", "qrels"]), bom=st.booleans(), data=st.data())
+def test_run_and_qrels_files_read_as_pytrec_eval_reads_them(workspace, kind, bom, data):
+    """Every file either raises TrecFormatError naming it, or reads exactly as pytrec_eval reads
+    it; where pytrec_eval refuses a file we read, the reason is one we document (blank lines,
+    columns after the sixth of a run, one judgment given twice alike)."""
+    columns = 6 if kind == "run" else 4
+    lines = data.draw(st.lists(trec_line(columns), min_size=0, max_size=6))
+    path = workspace / f"compared.{kind}"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + "\n".join(lines).encode("utf-8", "surrogatepass"))
+    try:
+        ours = read_run(path) if kind == "run" else read_qrels(path)
+    except TrecFormatError as exc:
+        assert str(exc).startswith(str(path)), exc
+        return
+    try:
+        theirs = pytrec_reading(path, kind)
+    except (ValueError, AssertionError):
+        rows = [line.split() for line in path.read_bytes().decode("utf-8-sig").split("\n")]
+        pairs = [(r[0], r[2]) for r in rows if len(r) >= 3]
+        documented = (any(not r for r in rows) or any(len(r) > columns for r in rows)
+                      or (kind == "qrels" and len(pairs) != len(set(pairs))))
+        assert documented, f"pytrec_eval refuses {lines!r}, which we read"
+        return
+    if kind == "run":
+        assert {q: dict(ours[q]) for q in ours} == dict(theirs)
+    else:
+        assert ours == dict(theirs)

@@ -9,6 +9,7 @@ screenshot must be a real picture. Without Chromium these tests skip, or fail un
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import zlib
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from fakes import registry_with
-from runfolders import cell, values, write_run
+from runfolders import cell, latency, values, write_run
 from test_leaderboard import SUITE as LEADERBOARD_SUITE
 from test_report import noisy_history
 
@@ -161,3 +162,63 @@ def test_leaderboard_without_cost_or_baseline_still_renders(browser, tmp_path):
     assert "No baseline: set [stats] baseline" in html and "no front: no latency" in html
     dom = rendered(browser, run_dir / "leaderboard.html")
     assert dom.find("body")[0]["data-plots"] == "0" and dom.find("table", id="leaderboard")
+
+
+# -- names that are HTML ---------------------------------------------------------------------------
+
+HOSTILE = ("<!--<script>", "x</script><script>document.body.dataset.pwned = 1</script>", "a&amp;b>c")
+
+
+def hostile_runs(root: Path) -> Path:
+    """Two runs of a suite whose pipelines are named like HTML (cell files get plain names)."""
+    base = np.linspace(0.2, 0.8, 12)
+    for night in range(2):
+        cells = [cell("d", name, {"nDCG@10": values(base, 0.05 * i, 0.02, seed=i + night)},
+                      cost=latency([1.0 + i, 1.1 + i, 1.2 + i]), memory_mib=100.0 + i)
+                 for i, name in enumerate(("bm25", *HOSTILE))]
+        for i, c in enumerate(cells):
+            c["cell"]["slug"] = f"d__p{i}__cpu"
+        write_run(root, f"2026010{night + 1}", cells, suite="hostile", stats={"baseline": "bm25",
+                                                                             "bootstrap_samples": 200})
+    return root / "hostile"
+
+
+def embedded(html: str) -> str:
+    """The text of the page's ``<script type="application/json" id="data">`` element."""
+    match = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S)
+    assert match, "no data element"
+    return match.group(1)
+
+
+def hostile_pages(tmp_path: Path) -> list[tuple[Path, dict]]:
+    """(leaderboard.html, its data) and (report.html, its data) of ``hostile_runs``."""
+    folder = hostile_runs(tmp_path)
+    latest = folder / "20260102"
+    write_leaderboard(latest)
+    data = json.loads((latest / "leaderboard.json").read_text())
+    assert {r["pipeline"] for r in data["rows"]} >= set(HOSTILE)
+    report, (_, report_html) = write_report(folder)
+    return [(latest / "leaderboard.html", data), (report_html, report)]
+
+
+def test_names_that_are_html_leave_the_pages_whole(tmp_path):
+    """A pipeline named ``<!--<script>`` once made the HTML parser read past the data element's end
+    (no data, no sorting, no plots). The embedded JSON carries no ``<``, ``>`` or ``&``: it reads
+    back equal to the data, and each script element ends where it should."""
+    for path, expected in hostile_pages(tmp_path):
+        html = path.read_text()
+        payload = embedded(html)
+        assert not set("<>&") & set(payload), path
+        assert json.loads(payload) == json.loads(json.dumps(expected))
+        assert html.count("<script") == 2 and html.count("</script>") == 2, path  # the data and the code
+        outside = html.replace(payload, "")
+        assert not any(name in outside for name in HOSTILE)  # tables show names escaped, as text
+
+
+def test_names_that_are_html_in_the_browser(browser, tmp_path):
+    """The same pages in Chromium: the scripts ran to the end (data read, plots drawn, no error),
+    and no name ran as code."""
+    for path, _ in hostile_pages(tmp_path):
+        dom = rendered(browser, path)
+        body = dom.find("body")[0]
+        assert int(body["data-plots"]) > 0 and "data-pwned" not in body, path

@@ -179,3 +179,17 @@ def test_resolve_params_keeps_explicit_none():
 )
 def test_did_you_mean(word, options, hint):
     assert did_you_mean(word, options) == hint
+
+
+def test_resolved_values_are_canonical_by_declared_type():
+    declared = {"mu": Param(float, 1000), "k": Param(int, 3), "w": Param(float, None, nullable=True, many=True)}
+    assert resolve_params(declared, {"w": [1, 0.5]}) == {"mu": 1000.0, "k": 3, "w": [1.0, 0.5]}
+    assert type(resolve_params(declared, {"mu": 7})["mu"]) is float
+
+
+def test_output_config_leaves_out_only_declared_output_neutral_parameters():
+    from harness.params import output_config
+
+    declared = {"k1": Param(float, 0.9), "progress": Param(bool, False, affects_output=False)}
+    assert Param(int).affects_output  # the default: it enters the keys
+    assert output_config(declared, {"plugin": "x", "k1": 0.9, "progress": True}) == {"plugin": "x", "k1": 0.9}

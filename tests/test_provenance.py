@@ -147,3 +147,54 @@ def test_cpu_and_memory():
     memory = provenance.memory_bytes()
     if os.path.exists("/proc/meminfo"):
         assert memory > 2**20
+
+
+def _evil_script(folder, marker):
+    """An executable that leaves ``marker`` behind when anything runs it (and passes its input on,
+    as a filter would)."""
+    script = folder / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    script.chmod(0o755)
+    return script
+
+
+@needs_git
+def test_git_revision_runs_no_program_the_repository_names(no_outer_repo):
+    """A stranger's repository: its .git/config names an fsmonitor hook and a clean filter for
+    every file. ``git status`` would run both (the filter on a file whose stat data changed);
+    provenance runs neither, and still records the commit and the change."""
+    repo = no_outer_repo / "stranger"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "suite.toml").write_text('name = "x"\n')
+    git(repo, "add", "suite.toml")
+    git(repo, "commit", "-q", "-m", "first")
+    head = git(repo, "rev-parse", "HEAD")
+    marker = no_outer_repo / "ran"
+    script = _evil_script(no_outer_repo, marker)
+    git(repo, "config", "core.fsmonitor", str(script))
+    git(repo, "config", "filter.evil.clean", str(script))
+    git(repo, "config", "filter.evil.required", "true")
+    git(repo, "config", "core.hooksPath", str(no_outer_repo))
+    (repo / ".git" / "info" / "attributes").write_text("* filter=evil\n")
+    (repo / "suite.toml").write_text('name = "y"\n')  # stat data changed: a clean filter would run
+    assert provenance.git_revision(repo) == {"commit": head, "dirty": True}
+    assert not marker.exists()
+    # what git itself does with that config: the check above would fail without the precautions
+    subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, timeout=30)
+    assert marker.exists()
+
+
+@needs_git
+def test_git_revision_ignores_git_dir_of_the_environment(no_outer_repo, monkeypatch):
+    """Started from a git hook, the harness inherits GIT_DIR: the suite's own repository still counts."""
+    repo, other = no_outer_repo / "repo", no_outer_repo / "other"
+    for folder in (repo, other):
+        folder.mkdir()
+        git(folder, "init", "-q")
+        (folder / "a").write_text(folder.name)
+        git(folder, "add", "a")
+        git(folder, "commit", "-q", "-m", folder.name)
+    head = git(repo, "rev-parse", "HEAD")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    assert provenance.git_revision(repo) == {"commit": head, "dirty": False}

@@ -20,10 +20,9 @@ def write(tmp_path, text: str, name: str = "f.txt"):
     return path
 
 
-def test_read_run_ignores_rank_comments_and_extra_columns(tmp_path):
+def test_read_run_ignores_rank_blank_lines_and_extra_columns(tmp_path):
     path = write(
         tmp_path,
-        "# a comment\n"
         "\n"
         "q1 Q0 doc#1 1 0.5 tag\n"
         "q1 Q0 doc2 2 0.9 tag extra columns\n"  # rank says 2, score says first
@@ -67,7 +66,7 @@ def test_missing_and_binary_files(tmp_path):
 
 
 def test_read_qrels_graded_and_negative(tmp_path):
-    path = write(tmp_path, "# judged\n1 0 a 2\n1 0 b -1\n1 0 c#2 0\n2 Q0 a 1\n1 0 a 2\n")
+    path = write(tmp_path, "\n1 0 a 2\n1 0 b -1\n1 0 c#2 0\n2 Q0 a 1\n1 0 a 2\n")
     assert read_qrels(path) == {"1": {"a": 2, "b": -1, "c#2": 0}, "2": {"a": 1}}
 
 

@@ -9,7 +9,7 @@ from ..collection import Collection
 from ..components import Context, DatasetProvider
 from ..datasets import DatasetError
 from ..params import Param, did_you_mean
-from .files import jsonl_docs, jsonl_queries, lines, plain_or_gz
+from .files import id_problem, jsonl_docs, jsonl_queries, lines, plain_or_gz
 
 
 class BeirProvider(DatasetProvider):
@@ -38,6 +38,7 @@ class BeirProvider(DatasetProvider):
                 f"available: {', '.join(split_files) or 'none'}"
             )
         qrels = _beir_qrels(split_files[self.split])
+        _require_positive(split_files[self.split], qrels)
         # queries.jsonl holds the queries of every split (MS MARCO's 500k training queries with
         # its dev ones): keep this split's queries and the unjudged ones, as CISI has.
         elsewhere = {
@@ -57,8 +58,9 @@ _SPLIT_FILE = re.compile(r"(.+)\.tsv(?:\.gz)?")
 
 
 def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header unless its score is an
-    integer."""
+    """``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header unless its score holds a
+    digit. Scores are plain integers (``1_000`` is refused: Python reads it as 1000); ids hold no
+    whitespace or control character."""
     qrels: dict[str, dict[str, int]] = {}
     for number, line in lines(path):
         if not line.strip():
@@ -70,12 +72,15 @@ def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
                 f"got {len(cols)}"
             )
         qid, docid, score = cols
-        try:
-            grade = int(score)
-        except ValueError:
-            if number == 1:
-                continue
-            raise DatasetError(f"{path}:{number}: score {score!r} is not an integer") from None
+        if not _INTEGER.fullmatch(score):
+            if number == 1 and not re.search(r"[0-9]", score):
+                continue  # the header
+            raise DatasetError(f"{path}:{number}: score {score!r} is not an integer")
+        grade = int(score)
+        for key, what in ((qid, "query id"), (docid, "corpus id")):
+            problem = id_problem(key, what)
+            if problem:
+                raise DatasetError(f"{path}:{number}: {problem}")
         docs = qrels.setdefault(qid, {})
         if docs.get(docid, grade) != grade:
             twice = f"query {qid!r}, document {docid!r} judged twice ({docs[docid]} and {grade})"
@@ -84,6 +89,14 @@ def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-# The query text each topic_field takes, by SGML tag.
+def _require_positive(path: Path, qrels: dict[str, dict[str, int]]) -> None:
+    """The split evaluated has judgments, and at least one positive (else every measure is 0)."""
+    if not qrels:
+        raise DatasetError(f"{path}: empty file, expected 'query-id<TAB>corpus-id<TAB>score' lines")
+    if not any(g > 0 for docs in qrels.values() for g in docs.values()):
+        count = sum(map(len, qrels.values()))
+        raise DatasetError(f"{path}: no positive judgment: all {count} scores (column 3 of 'query-id corpus-id "
+                           "score') are 0 or less, so every measure would be 0")

@@ -76,21 +76,60 @@ def jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 def field(record: dict, keys: tuple[str, ...], path: Path, number: int, what: str) -> str:
-    """The first of ``keys`` that a JSONL record has, as a string."""
+    """The first of ``keys`` that a JSONL record has: a string; for an id (``what`` ends in "id")
+    an integer too, read as its digits (``"_id": 3`` is ``"3"``). Anything else (a list, a number
+    as text, ``true``) raises rather than becoming its Python repr."""
     for key in keys:
-        if record.get(key) is not None:
-            return str(record[key])
+        value = record.get(key)
+        if value is None:
+            continue
+        if type(value) is str:
+            return value
+        if what.endswith("id") and type(value) is int:
+            return str(value)
+        wanted = "a string or an integer" if what.endswith("id") else "a string"
+        raise DatasetError(f"{path}:{number}: {what} {key!r} must be {wanted}, got {_json_type(value)}")
     wanted = " or ".join(repr(k) for k in keys)
     has = ", ".join(record) or "no keys"
     raise DatasetError(f"{path}:{number}: no {what} ({wanted}); the record has {has}")
 
 
+def optional_text(record: dict, key: str, path: Path, number: int) -> str:
+    """An optional text field (a title): a string, or missing or null (then empty)."""
+    value = record.get(key)
+    if value is None or type(value) is str:
+        return value or ""
+    raise DatasetError(f"{path}:{number}: {key} must be a string, got {_json_type(value)}")
+
+
+def _json_type(value) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return f"{names.get(type(value), type(value).__name__)} ({json.dumps(value)[:40]})"
+
+
+# What no id may hold: control characters (C0, DEL, C1) and a byte order mark; whitespace is
+# refused beside it, since TREC run and qrels files separate their columns with it.
+ID_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufeff]")
+
+
+def id_problem(key: str, what: str) -> str | None:
+    """Why ``key`` cannot be an id, or None: it must be a non-empty string a TREC run or qrels
+    file can hold (no whitespace, no control character)."""
+    bad = ID_CONTROL.search(key)
+    if bad:
+        return f"{what} {key!r} holds the control character U+{ord(bad.group()):04X}"
+    if key.split() != [key]:
+        return f"{what} {key!r} is empty or holds whitespace, which TREC run and qrels files cannot hold"
+    return None
+
+
 def unique(seen: dict[str, int], key: str, path: Path, number: int, what: str) -> None:
     """``key`` is a usable id seen for the first time: a TREC run or qrels file can hold it (no
-    whitespace, not empty), so a cell never fails at its end writing a run that would misread."""
-    if key.split() != [key]:
-        raise DatasetError(f"{path}:{number}: {what} {key!r} is empty or holds whitespace, which TREC run and "
-                           "qrels files cannot hold")
+    whitespace or control character, not empty), so a cell never fails at its end writing a run
+    that would misread."""
+    problem = id_problem(key, what)
+    if problem:
+        raise DatasetError(f"{path}:{number}: {problem}")
     if key in seen:
         raise DatasetError(f"{path}:{number}: duplicate {what} {key!r} (first at line {seen[key]})")
     seen[key] = number
@@ -102,7 +141,9 @@ def jsonl_docs(path: Path, id_keys: tuple[str, ...], text_keys: tuple[str, ...])
         doc_id = field(record, id_keys, path, number, "document id")
         unique(seen, doc_id, path, number, "document id")
         text = field(record, text_keys, path, number, "text")
-        docs.append(Document(doc_id, text, str(record.get("title") or "")))
+        docs.append(Document(doc_id, text, optional_text(record, "title", path, number)))
+    if not docs:
+        raise DatasetError(f"{path}: empty file, expected one JSON document a line")
     return docs
 
 
@@ -114,6 +155,8 @@ def jsonl_queries(
         qid = field(record, id_keys, path, number, "query id")
         unique(seen, qid, path, number, "query id")
         queries[qid] = field(record, text_keys, path, number, "text")
+    if not queries:
+        raise DatasetError(f"{path}: empty file, expected one JSON query a line")
     return queries
 
 

@@ -72,28 +72,84 @@ class TrecEvalMetric(Metric):
                 key = (m.config.get("rel", 1), m.config.get("judged_only", False))
                 groups.setdefault(key, []).append(m)
         data = run._trec_input(qrels) if groups else None
+        negative = negative_queries(qrels) if groups else None
         for (rel, judged_only), group in groups.items():
-            values.update(_pytrec_eval(group, qrels, run, data, rel, judged_only))
+            values.update(_pytrec_eval(group, qrels, run, data, rel, judged_only, negative))
         return {m.label: MetricValue(trec_mean(values[m.label]), values[m.label]) for m in metrics}
 
 
+# The measures whose value trec_eval gives a query with an empty ranking, or with no judgment of
+# grade >= 0, is 0: each is a sum over retrieved relevant documents (or gains) divided by
+# something, and such a query retrieves no relevant document (a negatively judged document is
+# "unjudged in pool" to trec_eval, never relevant, and gains nothing in nDCG). Measures that are
+# counts (num_rel, num_ret, ...) are not here: they are not 0 on such queries.
+ZERO_WITHOUT_RELEVANT = frozenset({"map", "map_cut", "ndcg", "ndcg_cut", "P", "recall", "recip_rank", "Rprec",
+                                   "bpref", "success", "set_P", "set_recall", "set_map", "set_F", "Rprec_mult"})
+
+
+def unsafe_queries(qrels: dict, ranking: dict, negative: set[str] | None = None) -> list[str]:
+    """The queries of ``ranking`` that pytrec_eval must not be given: those with an empty ranking,
+    and those whose every judgment is negative (``negative``, when computed already).
+
+    trec_eval keeps per-query buffers in static variables across queries and evaluators. For the
+    first such query in a process it fails to allocate them (a request for 0 elements returns
+    NULL), and a second measure on the same query then reads the cached NULL: pytrec_eval
+    segfaults (``map`` with ``bpref`` on an empty ranking). Later on, a query with only negative
+    judgments reuses the previous query's relevance levels (its count of levels is never reset),
+    read from a freed buffer: nDCG can then loop for ever. Their values are known without
+    trec_eval (``ZERO_WITHOUT_RELEVANT``), so they are computed here instead."""
+    if negative is None:
+        negative = negative_queries(qrels)
+    return [q for q, docs in ranking.items() if not docs or q in negative]
+
+
+def negative_queries(qrels: dict) -> set[str]:
+    """Queries with judgments, all of them negative (no grade >= 0)."""
+    return {q for q, judged in qrels.items() if judged and max(judged.values()) < 0}
+
+
 def _pytrec_eval(
-    metrics: list[TrecEvalMetric], qrels: dict, run: Run, data: dict, rel: int, judged_only: bool
+    metrics: list[TrecEvalMetric], qrels: dict, run: Run, data: dict, rel: int, judged_only: bool,
+    negative: set[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per-query values of ``metrics`` (label → qid → value), sharing evaluators; ``data`` is the
-    run as pytrec_eval takes it (``run._trec_input(qrels)``)."""
+    run as pytrec_eval takes it (``run._trec_input(qrels)``); ``negative``: ``negative_queries``.
+    Queries pytrec_eval would crash or hang on (``unsafe_queries``) get their values here."""
     import pytrec_eval  # imports numpy: loaded only when something is evaluated
 
+    if negative is None:
+        negative = negative_queries(qrels)
+
     def evaluate(measures: set[str], ranking: dict) -> dict:
+        unsafe = unsafe_queries(qrels, ranking, negative)
+        if unsafe:
+            direct = {m.replace(".", "_") for m in measures}
+            unknown = sorted(m for m in measures if m.split(".")[0] not in ZERO_WITHOUT_RELEVANT)
+            if unknown:
+                raise ValueError(f"pytrec_eval cannot evaluate {', '.join(unknown)} safely on {len(unsafe)} "
+                                 f"quer{'y' if len(unsafe) == 1 else 'ies'} with an empty ranking or only negative "
+                                 f"judgments (e.g. {unsafe[0]!r}), and its value there is not known to be 0")
+            skip = set(unsafe)
+            given, ranking = ranking, {q: docs for q, docs in ranking.items() if q not in skip}
+        out = _evaluate(measures, ranking) if ranking else {}
+        if not unsafe:
+            return out
+        for qid in unsafe:
+            if qid in qrels:  # pytrec_eval answers only for judged queries
+                out[qid] = dict.fromkeys(direct, 0.0)
+        return {q: out[q] for q in given if q in out}  # in the run's order, as pytrec_eval answers
+
+    def _evaluate(measures: set[str], ranking: dict) -> dict:
         evaluator = pytrec_eval.RelevanceEvaluator(
             qrels, measures, relevance_level=rel, judged_docs_only_flag=judged_only
         )
         try:
             return evaluator.evaluate(ranking)
         except TypeError:  # ids or scores of a type it refuses (an int id, a Fraction): as read
-            if ranking is run.scores:
+            scores = run.scores
+            if ranking is scores:
                 raise
-            return evaluator.evaluate(run.scores)
+            return evaluator.evaluate({q: scores.get(q, {}) for q in ranking})
 
     out: dict[str, dict[str, float]] = {}
     requests: dict[str, tuple[str, int | None]] = {}  # label → (measure asked, RR's cutoff)

@@ -3,6 +3,9 @@
 Rerankers can then be compared over one fixed first stage (a shared BM25 top-100, say), as BEIR
 users do. The file is read as trec_eval reads it; each query keeps its first k documents in
 trec_eval's order. Queries absent from the file get no results (and score 0 in every metric).
+A file may name queries or documents the collection lacks (a run made on another version of it):
+the class declares ``foreign_ids = "drop"``, so the runner drops and counts those (the stage
+record's ``foreign``) instead of failing the cell (harness/contracts.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class TrecRunRetriever(Retriever):
 
     name = "trec-run"
     publishes = ()
+    foreign_ids = "drop"  # someone else's file: unknown ids are dropped and counted (contracts.py)
     params = {
         "path": Param(str, help="TREC run file; relative paths start at the suite file's folder"),
     }

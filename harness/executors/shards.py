@@ -10,6 +10,15 @@ The protocol, optional, for retrievers (``execution.shard_documents`` turns it o
     index_cached(collection, ctx) -> bool        only for retrievers without save/load: whether
                                                  index() would find its work already done
 
+A retriever may also declare ``shard_unit`` (an int class attribute, default 1): shards then start
+and end on multiples of it (the size rounded up). An encoder whose batches form within fixed windows
+of the corpus (the ``dense`` retriever sorts and batches ``tokens.CHUNK`` documents at a time)
+declares that window, so each shard forms exactly the batches one unsharded ``index`` forms and the
+merged vectors are the same bits: the embedding cache entry the merge writes, under the unsharded
+key, holds what an unsharded run would have written. Compressed stages are never sharded
+(``shardable``): a dynamically quantised model is batch-dependent, and keeping them whole keeps
+that out of question.
+
 ``setup(ctx)`` runs before either. A retriever with ``save``/``load`` has its merged index saved
 into the index cache under the key its cells look up, so their ``index`` phase loads it
 (``cache: hit``, the shards listed in ``built``). One without stores what its ``index()`` looks
@@ -45,8 +54,21 @@ class Shard:
 
 
 def shardable(spec) -> bool:
-    """A retriever stage the executor can shard (compressed models are not sharded)."""
+    """A retriever stage the executor can shard (compressed models are not sharded: see the
+    module docstring)."""
     return supports(spec.cls, Sharded) and not spec.compressors
+
+
+def plan_shards(documents: int, size: int, unit: int = 1) -> list[Shard]:
+    """The shards of a corpus of ``documents``: ``size`` documents each, rounded up to a multiple
+    of the retriever's ``shard_unit``, so that every shard starts on a multiple of it; none (an
+    empty list) when one shard would hold the whole corpus."""
+    unit = unit if isinstance(unit, int) and not isinstance(unit, bool) and unit >= 1 else 1
+    size = -(-size // unit) * unit
+    if documents <= size:
+        return []
+    count = -(-documents // size)
+    return [Shard(i, count, i * size, min(documents, (i + 1) * size)) for i in range(count)]
 
 
 # -- in the run (the Dask client) ------------------------------------------------------------------
@@ -75,12 +97,14 @@ def prepare(executor, jobs: list, ctx) -> dict:
     for group, (label, future) in plans.items():
         plan = _reply(future)
         members = groups[group]
-        if "error" in plan or plan["ready"] or plan["documents"] <= size:
+        if "error" in plan or plan["ready"]:
             if "error" in plan:
                 ctx.progress.log(f"  {label}: not sharded ({plan['error']})")
             continue
-        count = -(-plan["documents"] // size)
-        shards = [Shard(i, count, i * size, min(plan["documents"], (i + 1) * size)) for i in range(count)]
+        shards = plan_shards(plan["documents"], size, getattr(members[0].cell.pipeline.stages[0].cls, "shard_unit", 1))
+        if not shards:
+            continue
+        count = len(shards)
         ctx.progress.log(f"dask: encoding {label} ({plan['documents']} documents) in {count} shards")
         first, device = members[0], members[0].cell.device
         parts = [executor.submit(payload(ctx, first.cell, first.key, {}, kind="shard", shard=s, index_key=plan["key"]),

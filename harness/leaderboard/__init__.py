@@ -20,12 +20,13 @@ import json
 import math
 from pathlib import Path
 
+from ..cellresult import LEADERBOARD_FORMATS
 from ..results import load_run, write_atomic
 from . import stages
 from .analysis import SCHEMA, analyse
 from .table import hardware_refusal, leaderboard_frame
 
-FORMATS = ("md", "csv", "json", "html")
+FORMATS = LEADERBOARD_FORMATS  # what run.json's output.leaderboard may list (checked when it is read)
 FILES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "json": "leaderboard.json", "html": "leaderboard.html"}
 
 __all__ = ["FORMATS", "SCHEMA", "analyse", "hardware_refusal", "leaderboard_frame", "render_csv", "render_html",

@@ -32,6 +32,12 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
     primary = metrics[0] if metrics else None
     notes: list[str] = []
     settings = run_settings(manifest, cells, notes)
+    listed = manifest.get("cells") if isinstance(manifest.get("cells"), dict) else {}
+    missing = [cell_id for cell_id in listed if cell_id not in {c.cell.id for c in cells}]
+    if missing:  # load_run leaves them out of an unfinished run only (a finished one is damaged)
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        notes.append(f"run {manifest.get('status') or 'unfinished'}: {len(missing)} of {len(listed)} cells have no "
+                     f"result yet ({shown}), so they are not in this leaderboard")
     if baseline is not None:
         settings = replace(settings, baseline=baseline)
     if intervals is not None:

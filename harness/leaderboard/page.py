@@ -12,11 +12,22 @@ from html import escape
 
 from .plotjs import SCRIPT, STYLE
 
+# "<", ">" and "&" in the embedded JSON (only ever inside its strings) as JSON escapes: "</script>"
+# would end the script element early, and "<!--" followed by "<script" makes the HTML parser read
+# past the closing tag (a pipeline named "<!--<script>" once left the page without data).
+# JSON.parse reads the escapes back as the characters; U+2028/2029 are valid in JSON and JS alike.
+_EMBED = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def embedded_json(data) -> str:
+    """``data`` as JSON text that is safe inside ``<script type="application/json">``: no ``<``,
+    ``>`` or ``&`` appears in it (each written as its ``\\u`` escape)."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).translate(_EMBED)
+
 
 def page(title: str, body: str, data, draw_js: str) -> str:
     """The whole document. ``draw_js`` defines ``function draw(data)``, called once loaded."""
-    # "</" would end the script element early; "<\/" is the same JSON string.
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    payload = embedded_json(data)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"

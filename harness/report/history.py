@@ -7,18 +7,19 @@ pinned by id (``--reference``), by the rules of rules.py. ``report.json`` is thi
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from pathlib import Path
 
-from ..cellresult import CellId
-from ..errors import NotFoundError
+from ..cellresult import CellId, fail
+from ..errors import NotFoundError, ResultsError
 from ..leaderboard.analysis import run_settings
-from ..results import load_run, run_dirs
+from ..results import MANIFEST, load_run, read_run_json, run_dirs
 from .compare import compare_loaded
 from .rules import FIGURES, LOWER_IS_BETTER, Rules, figure_value, interval
 
 SCHEMA = "harness.report/1"
+LEADERBOARD = "leaderboard.json"
 
 
 def build_report(results_dir: str | Path, *, reference: str | None = None, threshold: float = 0.05,
@@ -28,7 +29,10 @@ def build_report(results_dir: str | Path, *, reference: str | None = None, thres
     results_dir = Path(results_dir)
     notes: list[str] = []
     history = []
-    for path in run_dirs(results_dir):
+    runs = run_dirs(results_dir)
+    for path in sorted(set(_folders(results_dir)) - set(runs)):  # a run folder whose run.json is gone
+        notes.append(f"{path} is not a run folder (no {MANIFEST}): left out")
+    for path in runs:
         manifest, cells = load_run(path)  # ResultsError naming a damaged file
         if manifest.get("status") == "finished":
             history.append((path, manifest, cells))
@@ -45,6 +49,7 @@ def build_report(results_dir: str | Path, *, reference: str | None = None, thres
         comparison = compare_loaded(ref, latest, Rules(stats, threshold, cost_alpha, mixed_hardware))
     rows = (comparison["quality"] + comparison["cost"]) if comparison else []
     regressions = [r for r in rows if r["verdict"] == "regressed"]
+    trend = trends(history, regressions, notes)
     return {
         "schema": SCHEMA,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -58,9 +63,17 @@ def build_report(results_dir: str | Path, *, reference: str | None = None, thres
         "regressions": regressions,
         "improvements": [r for r in rows if r["verdict"] == "improved"],
         "comparison": comparison,
-        "trends": trends(history, regressions),
+        "trends": trend,
         "notes": notes + (comparison["notes"] if comparison else []),
     }
+
+
+def _folders(results_dir: Path) -> list[Path]:
+    """The folders of a suite's results folder (it holds run folders only), hidden ones aside."""
+    try:
+        return [p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
 
 
 def _reference(history: list[tuple], pinned: str | None):
@@ -80,14 +93,15 @@ def _run(path: Path, manifest: dict) -> dict:
             "hardware": (manifest.get("hardware") or {}).get("hash")}
 
 
-def trends(history: list[tuple], regressions: list[dict]) -> list[dict]:
+def trends(history: list[tuple], regressions: list[dict], notes: list[str] | None = None) -> list[dict]:
     """One entry per (dataset, device, metric or cost figure): each pipeline's value in every run
-    (None where it has none), with error bars where the run recorded them."""
+    (None where it has none), with error bars where the run recorded them (a damaged
+    leaderboard.json: none, and a note in ``notes``)."""
     metrics = list(dict.fromkeys(m for _, manifest, _ in reversed(history) for m in manifest.get("metrics") or []))
     n = len(history)
     table: dict[tuple, dict] = {}
     for i, (path, _, cells) in enumerate(history):
-        intervals = _leaderboard_intervals(path)
+        intervals = _leaderboard_intervals(path, notes if notes is not None else [])
         for cell in cells:
             if not cell.ok:
                 continue
@@ -116,18 +130,61 @@ def _put(table: dict, info: CellId, what: tuple, i: int, n: int, value, bounds) 
         entry["low"][i], entry["high"][i] = bounds
 
 
-def _leaderboard_intervals(run_dir: Path) -> dict:
-    """The metric intervals a run's leaderboard.json holds (none for runs rendered without one)."""
+def _leaderboard_intervals(run_dir: Path, notes: list[str]) -> dict:
+    """The metric intervals a run's leaderboard.json holds (none for runs rendered without one).
+    The file is derived data: a damaged one (checked as results files are) gives no intervals and
+    a note, not an error."""
     try:
-        data = json.loads((run_dir / "leaderboard.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return _intervals(read_run_json(run_dir, LEADERBOARD), str(run_dir / LEADERBOARD))
+    except FileNotFoundError:
         return {}
+    except ResultsError as exc:
+        notes.append(f"{exc}: its metric intervals are left out of the trends (`harness leaderboard {run_dir}` "
+                     "writes it again)")
+        return {}
+
+
+def _number(value) -> bool:
+    """Whether ``value`` is a JSON number that is a finite float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _intervals(data, source: str) -> dict:
+    """(dataset, pipeline, device, metric) -> (low, high) of a leaderboard.json; ResultsError
+    naming the key where it is not laid out as the harness writes it."""
+    if not isinstance(data, dict):
+        raise fail(source, "(file)", "a JSON object", data)
+    rows = data.get("rows", [])
+    if not isinstance(rows, list):
+        raise fail(source, "rows", "a list", rows)
     out = {}
-    for row in data.get("rows", []):
-        for metric, stats in (row.get("stats") or {}).items():
-            if (stats or {}).get("interval"):
-                out[(row["dataset"], row["pipeline"], row["device"], metric)] = (stats["interval"]["low"],
-                                                                                   stats["interval"]["high"])
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise fail(source, f"rows.{i}", "an object", row)
+        names = tuple(row.get(k) for k in ("dataset", "pipeline", "device"))
+        for key, name in zip(("dataset", "pipeline", "device"), names, strict=True):
+            if not isinstance(name, str):
+                raise fail(source, f"rows.{i}.{key}", "a string", name)
+        stats = row.get("stats") or {}
+        if not isinstance(stats, dict):
+            raise fail(source, f"rows.{i}.stats", "an object", stats)
+        for metric, entry in stats.items():
+            found = (entry or {}).get("interval") if isinstance(entry, dict) or entry is None else entry
+            if not found:
+                continue
+            where = f"rows.{i}.stats.{metric}.interval"
+            if not isinstance(found, dict):
+                raise fail(source, where, "an object", found)
+            bounds = tuple(found.get(k) for k in ("low", "high"))
+            for key, value in zip(("low", "high"), bounds, strict=True):
+                if value is not None and not _number(value):
+                    raise fail(source, f"{where}.{key}", "a finite number or null", value)
+            out[(*names, metric)] = bounds
     return out
 
 

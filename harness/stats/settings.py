@@ -16,6 +16,11 @@ CORRECTIONS = ("holm", "bonferroni", "none")
 ALTERNATIVES = ("two-sided", "greater", "less")
 INTERVALS = ("primary", "all")
 """Which leaderboard metrics get intervals: bootstrapping every metric of every cell takes time."""
+MAX_SAMPLES = 1_000_000
+"""The most resamples or sign flips a setting may ask for: more changes no reported digit, and a
+results folder whose run.json asks for 10**12 would keep ``harness leaderboard`` busy for days."""
+SEED_MAX = 2**64 - 1
+"""Seeds are integers from 0 to this (numpy's generators refuse negative ones)."""
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,13 @@ class StatsSettings:
                         choices=TESTS)
     correction: str = setting("holm", "multiple-comparison correction across a family of tests",
                               choices=CORRECTIONS)
-    bootstrap_samples: int = setting(10_000, "bootstrap resamples per confidence interval", min=100)
+    bootstrap_samples: int = setting(10_000, "bootstrap resamples per confidence interval", min=100,
+                                     max=MAX_SAMPLES)
     permutation_samples: int = setting(10_000, "random sign flips per permutation test (exact when 2^n <= "
-                                       "this)", min=100)
+                                       "this)", min=100, max=MAX_SAMPLES)
     confidence: float = setting(0.95, "confidence level of the bootstrap intervals", min=0.5, max=0.999)
-    seed: int | None = setting(None, "seed of bootstrap and permutation draws; default: the suite's seed")
+    seed: int | None = setting(None, "seed of bootstrap and permutation draws; default: the suite's seed",
+                               min=0, max=SEED_MAX)
     intervals: str = setting("primary", "leaderboard metrics given bootstrap intervals: primary (the first "
                              "metric) or all", choices=INTERVALS)
     margin: float | None = setting(None, "non-inferiority margin, in the units of margin_metric (0.01 "

@@ -17,8 +17,25 @@ from ..capabilities import Compressible, PairScorer, supports
 from ..datasets import DatasetSpec, check_options
 from ..params import check_params, did_you_mean, resolve_params
 from ..plugins import PluginError, Registry
-from .model import PipelineSpec, StageSpec, Suite
-from .schema import DATASET, DEVICE, EXECUTION, MEASURE, NAME, OUTPUT, PIPELINE, PIPELINE_RANKER, STAGE_CORE, STATS, TOP
+from .model import Cell, PipelineSpec, StageSpec, Suite
+from .schema import (
+    DATASET,
+    DEVICE,
+    EXECUTION,
+    MAX_CELL_FILE,
+    MAX_NAME,
+    MEASURE,
+    NAME,
+    NESTED_RANKER,
+    OUTPUT,
+    PIPELINE,
+    PIPELINE_RANKER,
+    SEED_MAX,
+    SEED_MIN,
+    STAGE_CORE,
+    STATS,
+    TOP,
+)
 from .sections import ExecutionSettings, MeasureSettings, OutputSettings, StatsSettings, from_table
 from .text import Problem, format_path, locate, split_assignment
 
@@ -69,6 +86,7 @@ class SuiteChecker:
             entries += [(i, spec) for spec in specs]
         self.unique("pipelines", pipelines)
         self.parents(entries)
+        self.cell_files(entries, [d for d in datasets if d], measure.devices)
         self.margin(stats, metrics)
         for key in ("datasets", "pipelines"):
             if key in raw and isinstance(raw[key], list) and not raw[key]:
@@ -78,14 +96,66 @@ class SuiteChecker:
             if stats.baseline not in names:
                 self.problem(("stats", "baseline"),
                              f"no pipeline named {stats.baseline!r}{did_you_mean(stats.baseline, names)}")
-        if top["name"] is not None and not NAME.match(top["name"]):
-            self.problem(("name",), "use letters, digits and . _ + - (it names a folder)")
+        if top["name"] is not None:
+            self.check_name(("name",), top["name"], "a folder")
+        else:
+            self.file_name(path)
         return Suite(
             name=top["name"] or path.stem, path=path.resolve(), text=self.text, k=k,
             seed=top["seed"], metrics=metrics, datasets=[d for d in datasets if d],
             pipelines=pipelines, stats=stats, measure=measure, output=output,
             description=top["description"], execution=execution,
         )
+
+    def check_name(self, path: tuple, name: str, names: str = "files") -> bool:
+        """A suite, dataset or pipeline name: letters, digits and ``. _ + -``, at most ``MAX_NAME``
+        characters (it names folders and files)."""
+        if not NAME.match(name):
+            self.problem(path, f"{name!r}: use letters, digits and . _ + - (it names {names})")
+            return False
+        if len(name) > MAX_NAME:
+            self.problem(path, f"{name[:20]}... is {len(name)} characters long: use at most {MAX_NAME} (it names "
+                         f"{names})")
+            return False
+        return True
+
+    def file_name(self, path: Path) -> None:
+        """A suite without ``name`` is named after its file: that name too must make a folder name
+        (any characters the file name has, but not too long, and not hidden like results/.cache)."""
+        stem = path.stem
+        if len(stem) > MAX_NAME:
+            self.problem(("name",), f"is not given, so the suite is named after its file, {stem[:20]}..., which is "
+                         f"{len(stem)} characters long: give name = \"...\" of at most {MAX_NAME} characters")
+        elif stem.startswith(".") or not stem.isprintable():
+            self.problem(("name",), f"is not given, so the suite is named after its file, {stem!r}, which cannot "
+                         "name its results folder: give name = \"...\" (letters, digits and . _ + -)")
+
+    def seed(self, path: tuple, seed: Any) -> None:
+        """A seed every consumer accepts (as the suite's ``seed``, which components get as ``ctx.seed``:
+        numpy's legacy ``np.random.seed`` takes 0 to 2**32 - 1)."""
+        if isinstance(seed, int) and not isinstance(seed, bool) and not SEED_MIN <= seed <= SEED_MAX:
+            self.problem(path, f"must be an integer from {SEED_MIN} to {SEED_MAX} (2**32 - 1), got {seed!r}")
+
+    def cell_files(self, entries: list[tuple[int, PipelineSpec]], datasets: list, devices: list) -> None:
+        """Each cell's result is a file named after its dataset, pipeline (a sweep's variant: the
+        base name and its values) and device: it must fit in a file name, checked before any cell
+        runs rather than when its result is written."""
+        reported = set()
+        datasets = [d for d in datasets if len(d.name) <= MAX_NAME]  # a longer name is a problem already
+        for i, spec in entries:
+            if len(spec.base or spec.name) > MAX_NAME:
+                continue
+            for dataset in datasets:
+                for device in devices:
+                    slug = Cell(dataset, spec, device).slug
+                    if len(slug) > MAX_CELL_FILE and i not in reported:
+                        reported.add(i)
+                        where = ("pipelines", i, "sweep" if spec.sweep else "name")
+                        shown = spec.name if len(spec.name) <= 40 else spec.name[:40] + "..."
+                        self.problem(where, f"the cell {dataset.name}/{shown}/{device} would be written to a "
+                                     f"file named {len(slug)} characters long, more "
+                                     f"than the {MAX_CELL_FILE} allowed: shorten the pipeline or dataset name"
+                                     f"{' or sweep fewer keys' if spec.sweep else ''}")
 
     def parents(self, entries: list[tuple[int, PipelineSpec]]) -> None:
         """A declared ``parent`` names another pipeline of the suite, after sweep expansion: a
@@ -215,12 +285,15 @@ class SuiteChecker:
             grades = self.grade_mapping(path + ("grades",), grades)
         for key, message in check_options(core["queries"], grades):
             self.problem(path + (key,), message)
+        if core["fields"] == []:
+            self.problem(path + ("fields",), "must name at least one document field (title, text)")
+        if isinstance(core["queries"], dict) and "seed" in core["queries"]:
+            self.seed(path + ("queries", "seed"), core["queries"]["seed"])
         name = core["name"] or _default_dataset_name(provider_params.get(cls.source_param, provider), provider)
-        if not NAME.match(name):
-            self.problem(path + ("name",), f"{name!r}: use letters, digits and . _ + - (it names files)")
+        self.check_name(path + ("name",), name)
         return DatasetSpec(
             name=name, provider=provider, params=provider_params,
-            fields=tuple(core["fields"]) if core["fields"] else None,
+            fields=tuple(core["fields"]) if core["fields"] is not None else None,
             queries=core["queries"], grades=grades,
         )
 
@@ -253,8 +326,7 @@ class SuiteChecker:
             self.problem(path + ("retriever",), "is required: the first stage, {plugin = \"name\", ...} (or give "
                          "stages = [{plugin = retriever}, {plugin = ranker, depth = N}, ...])")
             return []
-        if not NAME.match(str(core["name"])):
-            self.problem(path + ("name",), f"{core['name']!r}: use letters, digits and . _ + - (it names files)")
+        self.check_name(path + ("name",), str(core["name"]))
         variants = self.sweep_variants(path, entry)
         out = []
         for values, variant in variants:
@@ -334,7 +406,8 @@ class SuiteChecker:
     def stage(self, path: tuple, kind: str, table: Any, core_keys: dict | None = None) -> StageSpec | None:
         """A component table ``{plugin = ..., params...}``; nested component params recurse.
         ``core_keys``: the keys the harness reads rather than the plugin (default ``STAGE_CORE``'s
-        for the kind; a pipeline's rankers also take ``interpolate``)."""
+        for the kind, ``NESTED_RANKER`` for a nested ranker: no ``depth``; a pipeline's rankers
+        also take ``interpolate``)."""
         if not isinstance(table, dict):
             self.problem(path, f"must be a table like {{plugin = \"name\", ...}}, got {type(table).__name__}")
             return None
@@ -345,7 +418,15 @@ class SuiteChecker:
         cls = self.component_class(path + ("plugin",), kind, table["plugin"])
         if cls is None:
             return None
-        core_keys = STAGE_CORE.get(kind, {}) if core_keys is None else core_keys
+        if core_keys is None:  # a nested component: a ranker there reranks no stage (no depth)
+            core_keys = NESTED_RANKER if kind == "ranker" else STAGE_CORE.get(kind, {})
+        if core_keys is NESTED_RANKER:
+            for key in ("depth", "interpolate"):
+                if key in table:
+                    self.problem(path + (key,), f"applies to a pipeline's rankers (the stage before's top documents "
+                                 f"they rerank), not to a ranker nested in a component, which scores the pairs its "
+                                 f"component hands it: remove {key}")
+            table = {k: v for k, v in table.items() if k not in ("depth", "interpolate")}
         core = self.table(path, core_keys, {k: v for k, v in table.items() if k in core_keys})
         params = {k: v for k, v in table.items() if k not in core_keys and k != "plugin"}
         for key, message in check_params(cls.params, params):
@@ -472,6 +553,12 @@ class SuiteChecker:
             self.problem(path, f"this pipeline has {count} stage{'s' if count > 1 else ''}, written as "
                          f"{' and '.join(shorthand[:count])}: there is no stage {index} (write its stages as a "
                          "list, stages = [...], to add more)")
+            return None
+        if head == "ranker" and rest and (len(entry["stages"]) < 2 if listed else entry.get("ranker") is None):
+            # a key of a ranker this pipeline does not have would make a stage of that one key
+            self.problem(path, f"this pipeline has no ranker, so there is no ranker.{'.'.join(map(str, rest))} to "
+                         "set: to add a ranker, give its whole table (ranker = {plugin = \"name\", depth = N, "
+                         "...})")
             return None
         if head in ("retriever", "ranker") and listed:
             stages = entry["stages"]

@@ -16,12 +16,19 @@ from .sections import ExecutionSettings, MeasureSettings, OutputSettings, StatsS
 DEFAULT_METRICS = ["nDCG@10", "RR@10", "R@100", "AP"]
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|auto)$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+# Names become folder and file names (results/<suite>/, cells/<dataset>__<pipeline>__<device>.json,
+# the lock <suite>.lock): a limit that leaves room for the rest of a cell's file name and the
+# temporary names files are written under, far below the 255 bytes file systems allow.
+MAX_NAME = 100
+MAX_CELL_FILE = 200  # a cell's file name without its suffix (Cell.slug): datasets, pipeline variant, device
+# Every seed reaches numpy (default_rng; RandomState takes no more) and random.Random
+SEED_MIN, SEED_MAX = 0, 2**32 - 1
 
 TOP = {
     "name": Param(str, None, "suite name: results go to <output.dir>/<name>/", nullable=True),
     "description": Param(str, ""),
     "k": Param(int, 1000, "retrieval depth: documents retrieved per query", min=1),
-    "seed": Param(int, 0, "seed for every random choice (query samples, bootstrap)"),
+    "seed": Param(int, 0, "seed for every random choice (query samples, bootstrap)", min=SEED_MIN, max=SEED_MAX),
     "metrics": Param(list, DEFAULT_METRICS, "metric names (nDCG@10) or tables"),
     "datasets": Param(list, help="[[datasets]] entries"),
     "pipelines": Param(list, help="[[pipelines]] entries"),
@@ -62,6 +69,9 @@ STAGE_CORE = {
     "ranker": {"compressors": Param(dict, [], many=True),
                "depth": Param(int, 100, "candidates reranked per query", min=1)},
 }
+# A ranker nested in a component's parameters (a Param("ranker")) scores the pairs its component
+# hands it: it reranks no stage before it, so depth (and interpolate) would mean nothing there
+NESTED_RANKER = {"compressors": STAGE_CORE["ranker"]["compressors"]}
 # A pipeline's rankers (not a nested one, which scores pairs for its component) also interpolate
 INTERPOLATE = Param(float, None, "order the reranked head by a*own + (1-a)*the stage before's score (both "
                     "min-max normalised per query)", min=0, max=1, nullable=True)

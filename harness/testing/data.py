@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -138,10 +139,12 @@ def ranking_difference(first: Run, second: Run, queries: Mapping[str, str] | Non
     return None
 
 
-def write_beir(folder: Path, collection: Collection) -> Path:
+def write_beir(folder: str | os.PathLike, collection: Collection) -> Path:
     """``collection`` written as a BEIR folder (``corpus.jsonl``, ``queries.jsonl``,
-    ``qrels/test.tsv`` with its positive judgments), for suites that load it with
-    ``source = "beir:<folder>"``; returns ``folder``."""
+    ``qrels/test.tsv`` with every judgment, zero and negative grades included, so that the
+    folder reads back as the same collection), for suites that load it with
+    ``source = "beir:<folder>"``; returns ``folder`` as a Path."""
+    folder = Path(folder)
     folder.mkdir(parents=True)
     with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
         for doc in collection.docs:
@@ -150,7 +153,7 @@ def write_beir(folder: Path, collection: Collection) -> Path:
         for qid, text in collection.queries.items():
             out.write(json.dumps({"_id": qid, "text": text}) + "\n")
     (folder / "qrels").mkdir()
-    lines = [f"{q}\t{d}\t{g}" for q, judged in collection.qrels.items() for d, g in judged.items() if g > 0]
+    lines = [f"{q}\t{d}\t{g}" for q, judged in collection.qrels.items() for d, g in judged.items()]
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n",
                                                encoding="utf-8")
     return folder

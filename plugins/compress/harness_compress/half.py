@@ -63,7 +63,9 @@ class Half(ModuleCompressor):
     devices = ("cpu", "cuda")
     params = {
         "dtype": Param(str, "bfloat16", "bfloat16 or float16", choices=DTYPES),
-        "require_native": Param(bool, True, "fail where the device would only emulate the dtype"),
+        # Only decides whether to refuse: a model it lets through is cast the same either way.
+        "require_native": Param(bool, True, "fail where the device would only emulate the dtype",
+                                affects_output=False),
     }
 
     def transform(self, modules, ctx):

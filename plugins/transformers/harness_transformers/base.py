@@ -32,6 +32,13 @@ ENCODER_PARAMS = {
     "doc_prefix": Param(str, "", "text put before every document (e.g. 'passage: ')"),
 }
 
+# Parameters keys hold in another form: the model's spelling by its files' hashes, the device as
+# written by the device it resolves to on the cell.
+RESOLVED = ("model", "revision", "device")
+# Parameters that cannot change document vectors (query-only and search-only ones): left out of the
+# embedding key, so that the dense retriever and the bi-encoder share vectors.
+DOCUMENT_NEUTRAL = ("query_prefix", "block_size")
+
 
 class QueryVectors(NamedTuple):
     """Encoded queries: ``vectors`` (a tensor on the component's device), one row per id."""
@@ -53,9 +60,12 @@ class ModelComponent:
         self._device = "cpu"
 
     def identity(self, ctx) -> dict:
-        """The parameters, with the model's spelling replaced by its files' hashes."""
-        ident = {k: v for k, v in self.config.items() if k not in ("model", "revision")}
-        return {**ident, "model": self._resolve(ctx).identity()}
+        """What decides the output: the parameters, with the model's spelling (``model``,
+        ``revision``) replaced by its files' hashes and ``device`` by the device it resolves to on
+        this cell, and the versions of the libraries that compute (``models.runtime``)."""
+        ident = {k: v for k, v in super().identity(ctx).items() if k not in RESOLVED}
+        return {**ident, "model": self._resolve(ctx).identity(), "device": models.device_of(self.device, ctx.device),
+                "runtime": models.runtime()}
 
     def _resolve(self, ctx) -> models.ModelSource:
         self._source = models.resolve(self.model, self.revision, ctx.base_dir)
@@ -123,8 +133,14 @@ class EncoderComponent(ModelComponent):
             return self._encoder().encode(texts, self.doc_prefix, advance)
 
     def embedding_key(self, collection) -> str:
-        encoding = {"pooling": self.pooling, "normalize": self.normalize, "max_length": self.max_length,
-                    "doc_prefix": self.doc_prefix}
+        """The corpus's vectors' key (cache.py): every parameter but those that only touch
+        queries or the search (``DOCUMENT_NEUTRAL``), so a parameter added later enters it unless
+        declared there; ``batch_size`` included (int8 layers scale activations per batch). The
+        model is in it by its files (and its state once compressed), the device as the one the
+        model runs on; the libraries' versions too."""
+        encoding = {k: v for k, v in self.config.items()
+                    if k not in DOCUMENT_NEUTRAL + RESOLVED and self.params[k].affects_output}
+        encoding.update(device=self._device, runtime=models.runtime())
         return cache.embedding_key(self._model_key(), encoding, collection.corpus_fingerprint)
 
     def corpus_vectors(self, collection, ctx, encode: bool = True):

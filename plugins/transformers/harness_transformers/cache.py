@@ -5,11 +5,14 @@ An entry lives in the harness's artifact cache (kind ``embeddings``), which veri
 SHA-256 of every file it serves and discards a damaged entry, so a corrupt or truncated file is
 rebuilt, never used. Its key is everything that decides the vectors: the model's files (their
 hashes, not their location), the state of the model after compression when it was compressed,
-the encoding parameters that apply to documents (pooling, normalisation, max length, document
-prefix) and the corpus fingerprint (documents and the fields encoded). Batch size and device are
-not in it: they change the vectors by float noise only (the tests hold them to 1e-5); the entry
-records them. An entry is ``embeddings.npy`` (float32, one row per document in corpus order) and
-``doc_ids.json``: plain data, never pickle.
+every parameter that applies to documents (pooling, normalisation, max length, document prefix,
+batch size: all but the query- and search-only ones ``base.DOCUMENT_NEUTRAL`` names), the device the model runs on, the
+versions of torch, transformers and tokenizers, and the corpus fingerprint (documents and the
+fields encoded). Batch size and device are in it although in float32 they change the vectors by
+float noise only: a dynamically quantised (int8) model scales activations per batch, so its
+vectors, and the rankings, depend on the batch size, and a result must never depend on which
+run filled the cache. An entry is ``embeddings.npy`` (float32, one row per document in corpus
+order) and ``doc_ids.json``: plain data, never pickle.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from harness.sdk import cache_key
 
 KIND = "embeddings"
 # Bump when the encoding changes in a way the key does not show (pooling arithmetic, say).
-FORMAT = 1
+# 2: batch size, device and library versions entered the key.
+FORMAT = 2
 
 
 def embedding_key(model: dict, encoding: dict, corpus_fingerprint: str) -> str:

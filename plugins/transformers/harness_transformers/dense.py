@@ -19,6 +19,7 @@ from harness.sdk import Context, Param, Retriever, Run
 from . import cache
 from .base import ENCODER_PARAMS, EncoderComponent, QueryVectors
 from .search import blocked_topk
+from .tokens import CHUNK
 
 
 class Dense(EncoderComponent, Retriever):
@@ -32,6 +33,10 @@ class Dense(EncoderComponent, Retriever):
         "block_size": Param(int, 131072, "documents per tile of the exact search (2**24 scores a tile at most)",
                             min=1),
     }
+
+    # Corpus shards start on multiples of the window tokens.py sorts and batches texts in, so a
+    # shard forms exactly the batches an unsharded index() forms: the same vectors, bit for bit.
+    shard_unit = CHUNK
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -1,7 +1,9 @@
 """Where a model's files come from, what they hash to, and the device it runs on.
 
-A model is named in one of three ways: ``pkg:<package>/<path>`` (a folder inside an installed
-Python package), a local folder, or a Hugging Face hub id (downloaded, or found in the hub cache
+A model is named in one of three ways: ``pkg:<package>/<path>`` (a folder inside a package that an
+installed distribution provides: found from the distributions' metadata, never imported nor looked
+up on ``sys.path``, so a module in the working directory cannot stand in for it), a local folder,
+or a Hugging Face hub id (downloaded, or found in the hub cache
 when ``HF_HUB_OFFLINE=1``). Whatever the source, the model is loaded from the resolved folder, and
 the files loaded from it are hashed, so a result proves which weights produced it whatever the
 spelling. Resolution happens when the runner asks for the component's identity, never when a
@@ -92,26 +94,100 @@ def _package_name(spec: str) -> str:
 
 
 def _package_folder(spec: str) -> Path:
-    from importlib.resources import files
-
+    """The folder ``pkg:<package>/<inner>`` names, inside the package as an installed distribution
+    ships it. Nothing is imported and ``sys.path`` is not searched: a module of the same name in
+    the working directory (``python -m harness`` puts it first on the path) or on PYTHONPATH is
+    never used, and a package no installed distribution provides is refused."""
     package, inner = _package_name(spec), spec[len("pkg:"):].partition("/")[2]
-    try:
-        root = files(package)
-    except ModuleNotFoundError:
-        raise ValueError(f"model {spec!r}: no installed package {package!r}") from None
-    path = Path(str(root / inner))
+    if not package.isidentifier():
+        raise ValueError(f"model {spec!r}: {package!r} is not a package name (pkg:<package>/<path>)")
+    found = _installed_package(package)
+    if found is None:
+        raise ValueError(f"model {spec!r}: no installed package {package!r}: pkg: names a package that an "
+                         "installed distribution provides (in the environment's site-packages), never a module "
+                         "found on sys.path or in the working directory; install it, or give a folder")
+    root, _ = found
+    path = (root / inner).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ValueError(f"model {spec!r}: {inner!r} leads out of package {package!r}")
     if not path.is_dir():
         raise ValueError(f"model {spec!r}: package {package!r} has no folder {inner!r} ({path})")
-    return path.resolve()
+    return path
+
+
+def _site_dirs() -> list[str]:
+    """Where installed distributions live: the environment's site-packages (and the user's, when
+    Python reads it); never the working directory or PYTHONPATH."""
+    import site
+    import sysconfig
+
+    dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(os.path.realpath(d) for d in dirs) if os.path.isdir(d)]
 
 
 @functools.cache
-def _distribution(package: str) -> str | None:
-    """``name version`` of the distribution that installs ``package`` (scanning them takes ~0.1 s)."""
-    from importlib.metadata import packages_distributions, version
+def _installed_package(package: str) -> tuple[Path, str] | None:
+    """(the folder of top-level ``package``, ``name version`` of the distribution that installs
+    it), found from the metadata of the distributions in ``_site_dirs`` alone: the files a regular
+    install lists, or an editable install's mapping (read as data, never imported)."""
+    from importlib.metadata import distributions
 
-    names = packages_distributions().get(package)
-    return f"{names[0]} {version(names[0])}" if names else None
+    for dist in distributions(path=_site_dirs()):
+        files = dist.files or []
+        if package not in _top_level(dist, files):
+            continue
+        label = f"{dist.metadata['Name']} {dist.version}"
+        if any(f.parts and f.parts[0] == package for f in files):
+            folder = Path(dist.locate_file(package))
+            if folder.is_dir():
+                return folder, label
+        for f in files:  # an editable install: its finder's MAPPING, or a .pth naming a folder
+            located = Path(dist.locate_file(f))
+            if f.name.startswith("__editable__") and f.suffix == ".py":
+                folder = _editable_mapping(located).get(package)
+                if folder and Path(folder).is_dir():
+                    return Path(folder), label
+            elif f.suffix == ".pth" and located.is_file():
+                for line in located.read_text(encoding="utf-8", errors="replace").splitlines():
+                    line = line.strip()
+                    if line and not line.startswith(("#", "import ")) and (Path(line) / package).is_dir():
+                        return Path(line) / package, label
+    return None
+
+
+def _top_level(dist, files) -> set[str]:
+    listed = dist.read_text("top_level.txt")
+    if listed:
+        return set(listed.split())
+    return {f.parts[0] for f in files if len(f.parts) > 1 and not f.parts[0].endswith((".dist-info", ".egg-info"))}
+
+
+def _editable_mapping(finder: Path) -> dict:
+    """``MAPPING`` of a setuptools editable finder module, read as a literal (not imported)."""
+    import ast
+
+    try:
+        tree = ast.parse(finder.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        if isinstance(target, ast.Name) and target.id == "MAPPING" and node.value is not None:
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
+def _distribution(package: str) -> str | None:
+    """``name version`` of the installed distribution that provides ``package``."""
+    found = _installed_package(package)
+    return found[1] if found else None
 
 
 def _hub_snapshot(spec: str, revision: str | None) -> Path:
@@ -165,6 +241,32 @@ def files_sha256(path: Path, names) -> str:
     if len(digests) == 1:
         return digests[0].split()[0]
     return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def device_of(requested: str | None, cell_device: str) -> str:
+    """The device ``resolve_device`` picks, for identities: never raises (a CUDA device torch does
+    not see fails in ``setup``, with its message)."""
+    device = requested or cell_device
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+@functools.cache
+def runtime() -> dict:
+    """The versions of the libraries that compute vectors and scores (kernels, tokenization and
+    quantisation change with them), for cache keys and identities."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "transformers", "tokenizers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def resolve_device(requested: str | None, cell_device: str) -> str:

@@ -163,12 +163,17 @@ def test_cache_miss_then_hit_returns_identical_vectors(tiny_encoder, collection,
     cache = ArtifactCache(tmp_path)
     first_ctx, second_ctx = Context(cache=cache), Context(cache=cache)
     first = indexed(tiny_encoder, collection, first_ctx)
-    second = indexed(tiny_encoder, collection, second_ctx, batch_size=3, block_size=5, query_prefix="q: ")
+    second = indexed(tiny_encoder, collection, second_ctx, block_size=5, query_prefix="q: ")
     miss, hit = first_ctx.phase["embeddings"], second_ctx.phase["embeddings"]
     assert miss["cache"] == "miss" and miss["documents"] == len(collection.docs)
     assert hit["cache"] == "hit" and hit["key"] == miss["key"]  # retriever-only parameters: same key
     assert hit["built"]["batch_size"] == 32 and hit["built"]["model"]["source"] == "folder"
     assert torch.equal(first._docs, second._docs)
+    # Another batch size is another entry (int8 layers scale activations per batch): a miss.
+    third_ctx = Context(cache=cache)
+    indexed(tiny_encoder, collection, third_ctx, batch_size=3)
+    assert third_ctx.phase["embeddings"]["cache"] == "miss"
+    assert third_ctx.phase["embeddings"]["key"] != miss["key"]
     entry = tmp_path / "embeddings" / miss["key"]
     assert sorted(p.name for p in entry.iterdir()) == ["complete.json", "doc_ids.json", "embeddings.npy"]
     assert json.loads((entry / "doc_ids.json").read_text()) == [d.id for d in collection.docs]
@@ -206,9 +211,12 @@ def key_of(folder, collection, **params) -> str:
 
 def test_the_key_holds_what_decides_document_vectors_and_nothing_else(tiny_encoder, collection):
     base = key_of(tiny_encoder, collection)
-    for params in ({"pooling": "cls"}, {"normalize": False}, {"max_length": 64}, {"doc_prefix": "p: "}):
+    # batch_size since cache format 2: vectors of a dynamically quantised model depend on it
+    for params in ({"pooling": "cls"}, {"normalize": False}, {"max_length": 64}, {"doc_prefix": "p: "},
+                   {"batch_size": 2}):
         assert key_of(tiny_encoder, collection, **params) != base, params
-    for params in ({"query_prefix": "q: "}, {"batch_size": 2}, {"block_size": 3}, {"device": "cpu"}):
+    # device: the device it resolves to is in the key, and "cpu" is where the default runs here
+    for params in ({"query_prefix": "q: "}, {"block_size": 3}, {"device": "cpu"}):
         assert key_of(tiny_encoder, collection, **params) == base, params
     other = Collection("t", collection.docs[:-1], {}, {}, fields=("text",))
     assert key_of(tiny_encoder, other) != base

@@ -88,3 +88,36 @@ def test_shard_jobs_feed_the_cells_embeddings(tiny_encoder, beir, tmp_path):
     assert embeddings["cache"] == "hit" and embeddings["built"]["shards"] == 3
     assert whole["phases"]["index"]["embeddings"]["cache"] == "miss"
     assert json.dumps(sharded["metrics"]) == json.dumps(whole["metrics"])
+
+
+def test_shards_on_the_batching_window_give_the_unsharded_vectors_bit_for_bit(tiny_encoder, collection, tmp_path,
+                                                                               monkeypatch):
+    """Shards planned with ``Dense.shard_unit`` (the window tokens.py batches in) form exactly the
+    batches one unsharded index forms, so the merged entry, stored under the unsharded key, holds
+    the very vectors an unsharded run writes: a warm cache filled by shards and an empty one agree."""
+    from harness_transformers import tokens
+
+    from harness.executors.shards import plan_shards
+
+    monkeypatch.setattr(tokens, "CHUNK", 8)  # a window the 24-document corpus spans three times
+    monkeypatch.setattr(Dense, "shard_unit", 8)
+    shards = plan_shards(len(collection.docs), 5, Dense.shard_unit)  # 5 rounds up to 8
+    assert [(s.start, s.stop) for s in shards] == [(0, 8), (8, 16), (16, 24)]
+    whole_ctx = Context(cache=ArtifactCache(tmp_path / "whole"))
+    parts_ctx = Context(cache=ArtifactCache(tmp_path / "parts"))
+    whole = ready(tiny_encoder, whole_ctx)
+    whole.index(collection, whole_ctx)
+    sharded = ready(tiny_encoder, parts_ctx)
+    folders = []
+    for shard in shards:
+        folders.append(tmp_path / f"shard{shard.number}")
+        folders[-1].mkdir()
+        sharded.index_shard(collection, shard, folders[-1], parts_ctx)
+    sharded.merge_index(collection, folders, parts_ctx)
+    assert torch.equal(sharded._docs, whole._docs)
+
+
+def test_the_shard_unit_is_the_batching_window():
+    from harness_transformers import tokens
+
+    assert Dense.shard_unit == tokens.CHUNK

