@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,7 +81,7 @@ class ArtifactCache:
         """A temporary folder to fill; it becomes the entry when the block ends without error."""
         parent = self.root / kind
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=parent))
+        tmp = _fresh_folder(parent, key)
         try:
             yield tmp
             files = {str(f.relative_to(tmp)): _describe(f) for f in sorted(tmp.rglob("*")) if f.is_file()}
@@ -126,3 +126,15 @@ def _sha256(file: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _fresh_folder(parent: Path, key: str) -> Path:
+    """A new, empty folder in ``parent`` that honours the umask (``tempfile.mkdtemp`` makes every
+    entry 0700 whatever the umask, so a shared cache would be unreadable to the group)."""
+    while True:
+        path = parent / f".{key}.{secrets.token_hex(6)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue

@@ -16,6 +16,15 @@ reranked (as that run holds it), each min-max normalised over the head of its qu
 is the head's score in the stage's run; the tail stays below the head, as without interpolation.
 α = 1 keeps the ranker's order, α = 0 the order before it.
 
+**Contracts.** Every stage's run is checked as it comes out of the executor, computed or served
+(contracts.py: finite scores within single precision, each document once, the first stage's
+query and document ids known to the collection, trec_eval's order), before the next stage, a
+metric or the run file sees it: a violation fails the cell with a ``ContractError`` naming the
+component, query and document; a run out of order is sorted by its scores (the stage record says
+``resorted``); a component declaring ``foreign_ids = "drop"`` has unknown ids dropped and counted
+(the stage record's ``foreign``). ``Run``'s own refusals raised in a component's code (a NaN, a
+document twice) are reported the same way, naming the component.
+
 Everything else that walks a pipeline walks the same stage list: ``ready_stages`` (components made
 ready, for the latency loops and for artifacts a cached run did not publish) and ``live_path``
 (the query path those loops time). Phase names come from ``stages.stage_names``.
@@ -92,7 +101,6 @@ def run_pipeline(executor: StageExecutor, stages: Sequence[StageSpec], collectio
             else:
                 before = out[-1].output
                 output = executor.next_stage(spec, collection, queries, before.run, before.key, ctx, phases, names)
-            checked = contracts.check_stage(output.run, index, spec, collection, queries)
         except ValueError as exc:
             phases.failed = phases.failed or names.run
             if not isinstance(exc, HarnessError) and _raised_by_run(exc):  # Run's own checks, in the plugin's code
@@ -100,6 +108,12 @@ def run_pipeline(executor: StageExecutor, stages: Sequence[StageSpec], collectio
             raise
         except BaseException:
             phases.failed = phases.failed or names.run  # a contract broken after the phase's own block
+            raise
+        try:
+            checked = contracts.check_stage(output.run, index, spec, collection, queries)
+        except contracts.ContractError:
+            phases.failed = phases.failed or names.run
+            _forget(executor, output.key)
             raise
         if checked.run is not output.run:
             output = dataclasses.replace(output, run=checked.run)
@@ -113,6 +127,17 @@ def run_pipeline(executor: StageExecutor, stages: Sequence[StageSpec], collectio
                              "unknown documents")
         out.append(StageResult(index, spec, output, record))
     return PipelineRun(out)
+
+
+def _forget(executor: StageExecutor, key: str) -> None:
+    """Drop a run that broke the contract from the executor's memory and the artifact cache
+    (``runs/<key>``), where the executor keeps what it computed: a later cell or run computes it
+    again, and fails on it again with the same message, instead of being served it."""
+    import shutil
+
+    for kept in (getattr(executor, "_runs", {}), getattr(executor, "_counted", {})):
+        kept.pop(key, None)
+    shutil.rmtree(executor.cache.root / "runs" / key, ignore_errors=True)
 
 
 def _raised_by_run(exc: BaseException) -> bool:

@@ -60,13 +60,15 @@ class RunOutcome:
 
 
 def cell_key(suite: Suite, cell: Cell) -> str:
-    """What decides a cell's result: its dataset, pipeline, device, k, metrics and how it is measured."""
+    """What decides a cell's result: its dataset, pipeline, device, k, metrics, the suite's seed
+    (components and metrics draw from ``ctx.seed``: RankMe's sample, a perturbation) and how it is
+    measured."""
     dataset = cell.dataset
     return cache_key(
         {"name": dataset.name, "provider": dataset.provider, "params": dataset.params,
          "fields": dataset.fields, "queries": dataset.queries, "grades": dataset.grades},
         cell.pipeline.config(), cell.device, suite.k, [m.label for m in suite.metrics],
-        suite.measure.cell_config(),
+        suite.measure.cell_config(), {"seed": suite.seed},
     )
 
 

@@ -311,7 +311,9 @@ def test_one_and_two_stages_are_byte_identical_to_before(tmp_path):
         expected = golden[result.cell.id]
         assert (outcome.run_dir / result.run_file).read_bytes() == (GOLDEN / result.run_file).read_bytes()
         assert result.metrics == expected["metrics"] and result.per_query == expected["per_query"]
-        assert result.cell.key == expected["key"] == cell_key(suite, next(
+        # the cell key changed on purpose since (issue 13: the suite's seed entered it), so it is
+        # checked against today's cell_key; the golden keys stay as the old harness wrote them
+        assert expected["key"] and result.cell.key == cell_key(suite, next(
             c for c in suite.cells() if c.id == result.cell.id))
     assert [len(r.stages) for r in outcome.results] == [1, 2, 1, 2]
 

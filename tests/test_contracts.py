@@ -201,6 +201,16 @@ def test_nan_scores_fail_that_cell_naming_plugin_query_and_document(write_suite,
     assert "failed: ContractError" in (outcome.run_dir / "leaderboard.md").read_text()
 
 
+def test_a_run_that_breaks_the_contract_is_not_served_from_the_cache_later(write_suite, tmp_path):
+    body = suite_text({"bad": 'retriever = {plugin = "nan-scores"}'})
+    registry = registry_with(*FAKES)
+    for _ in range(2):  # the second run computes it again (not a TrecFormatError on a cached "nan")
+        suite = load_suite(write_suite(body), registry=registry)
+        outcome = run_suite(suite, results_dir=tmp_path / "results", registry=registry, new=True)
+        failed_with(outcome.results[0], "retriever 'nan-scores'", "query 'q2'", "document 'd2'")
+        assert outcome.results[0]["phases"]["retrieve"]["cache"] == "miss"
+
+
 def test_scores_beyond_single_precision_fail_the_cell(write_suite, tmp_path):
     _, cells = run(write_suite, tmp_path, suite_text({
         "good": 'retriever = {plugin = "overlap"}', "bad": 'retriever = {plugin = "huge-scores"}'}))

@@ -63,3 +63,17 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(UnicodeEncodeError):
         write_atomic(path, "\ud800")  # a lone surrogate: not encodable
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_cache_entries_honour_the_umask(tmp_path, mask, file_mode, dir_mode):
+    from harness.cache import ArtifactCache
+
+    with umask(mask):
+        cache = ArtifactCache(tmp_path / "cache")
+        with cache.write("index", "k1") as folder:
+            (folder / "data.bin").write_bytes(b"x")
+        entry = cache.get("index", "k1")
+    assert entry is not None
+    assert mode(entry) == dir_mode and mode(entry / "data.bin") == file_mode
+    assert [p.name for p in entry.parent.iterdir()] == ["k1"]  # no temporary folder left behind

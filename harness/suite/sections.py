@@ -42,7 +42,8 @@ class MeasureSettings(_Section):
     repetitions: int = setting(3, "minimum passes (single-stream) or batches (offline)", min=1)
     min_duration: float = setting(1.0, "minimum measured seconds per latency mode", min=0)
     latency_queries: int | None = setting(100, "queries the latency loops use (seeded sample); null = all", min=1)
-    bootstrap_samples: int = setting(1000, "bootstrap resamples for the latency percentiles' intervals", min=1)
+    bootstrap_samples: int = setting(1000, "bootstrap resamples for the latency percentiles' intervals", min=1,
+                                     max=1_000_000)
     memory: bool = setting(False, "measure peak resident memory per phase")
     isolation: str | None = setting(None, "run each cell in a fresh process; default: subprocess when memory "
                                     "is measured or a timeout is set, else none", choices=ISOLATION)
