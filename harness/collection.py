@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Collection:
             "fields": list(self.fields),
             "fingerprint": self.fingerprint,
             "corpus_fingerprint": self.corpus_fingerprint,
+            "checks": self.data_report().to_dict(),
             **self.metadata,
         }
 
@@ -187,6 +189,33 @@ class DataReport:
             count("padded_queries", _padded(unknown, list(queries)))
         return cls(queries=len(queries), judged_queries=len(qrels), documents=len(collection.docs),
                    judgments=sum(map(len, qrels.values())), examples=examples, **counts)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DataReport:
+        """The report ``to_dict()`` wrote, read back from a results folder (which may have been
+        tampered with: anything but counts and example ids is a ValueError)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a table of counts, got {type(data).__name__}")
+        counts = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "examples":
+                continue
+            value = data.get(f.name, 0)
+            if type(value) is not int or value < 0:
+                raise ValueError(f"{f.name}: expected a count, got {value!r}")
+            counts[f.name] = value
+        examples = data.get("examples", {})
+        if not isinstance(examples, dict):
+            raise ValueError(f"examples: expected a table, got {type(examples).__name__}")
+        read = {}
+        for name, items in examples.items():
+            if name not in cls.CHECKS or not isinstance(items, list):
+                raise ValueError(f"examples: unexpected {name!r}")
+            read[name] = tuple(tuple(e) if isinstance(e, list) else e for e in items[:EXAMPLES])
+            if not all(isinstance(e, str) or (isinstance(e, tuple) and len(e) == 2
+                                              and all(isinstance(x, str) for x in e)) for e in read[name]):
+                raise ValueError(f"examples.{name}: expected ids")
+        return cls(examples=read, **counts)
 
     def problems(self) -> dict[str, int]:
         """The non-zero counts among the checks (``CHECKS``), in that order."""

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 
 from ..cellresult import CellResult, as_results
+from ..collection import DataReport
 from ..stats import StatsError, stats_settings
 from .compressed import compressed_section
 from .pareto import fronts
@@ -38,6 +39,7 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         notes.append(f"run {manifest.get('status') or 'unfinished'}: {len(missing)} of {len(listed)} cells have no "
                      f"result yet ({shown}), so they are not in this leaderboard")
+    notes.extend(data_notes(cells))
     if baseline is not None:
         settings = replace(settings, baseline=baseline)
     if intervals is not None:
@@ -98,6 +100,25 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
         "stages": stages_section(rows, by_key, primary),  # cascades stage by stage (stages.py)
         "notes": notes,
     }
+
+
+def data_notes(cells: list[CellResult]) -> list[str]:
+    """A note per non-zero count of each dataset's data report (queries without judgments, judged
+    documents not in the corpus, ids differing by zero padding), from its first cell that has one."""
+    out, seen = [], set()
+    for cell in cells:
+        name = cell.cell.dataset
+        record = cell.dataset if isinstance(cell.dataset, dict) else {}
+        if name in seen or "checks" not in record:
+            continue
+        seen.add(name)
+        try:
+            report = DataReport.from_dict(record["checks"])
+        except ValueError as exc:
+            out.append(f"dataset {name}: its data report in cell {cell.cell.id} is unreadable ({exc})")
+            continue
+        out.extend(f"dataset {name}: {note}" for note in report.notes())
+    return out
 
 
 def run_settings(manifest: dict, cells: list[CellResult], notes: list[str]):
