@@ -122,8 +122,11 @@ class CellRunner:
                 write_atomic(path, format_run(run, cell.pipeline.name))
                 result.run_file = str(path.relative_to(run_dir))
             result.status = "ok"
-        except Exception as exc:  # a failing cell is recorded; the suite goes on
-            result.error = CellError(phase=phases.failed or step, type=type(exc).__name__, message=str(exc),
+        except (Exception, SystemExit) as exc:  # a failing cell is recorded; the suite goes on (a plugin
+            # calling sys.exit() included: it ends the cell, not the run; Ctrl-C still stops the run)
+            message = str(exc) if not isinstance(exc, SystemExit) else \
+                f"a component called sys.exit({exc.code!r}) during {phases.failed or step}"
+            result.error = CellError(phase=phases.failed or step, type=type(exc).__name__, message=message,
                                      traceback=traceback.format_exc())
         finally:
             if meter:

@@ -316,9 +316,12 @@ def cmd_eval(args) -> int:
     from .trecfiles import read_qrels, read_run
 
     metrics = [parse_metric(m) for m in (args.measure or EVAL_DEFAULT)]
-    qrels, run = read_qrels(args.qrels), read_run(args.run)
+    notes: list[str] = []
+    qrels, run = read_qrels(args.qrels, notes=notes), read_run(args.run, notes=notes)
     report = trec_eval_report(qrels, run, metrics, per_query=args.per_query,
                               complete=args.complete, precision=args.precision)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(report, end="")
     return 0
 

@@ -109,11 +109,10 @@ def run_pipeline(executor: StageExecutor, stages: Sequence[StageSpec], collectio
         except BaseException:
             phases.failed = phases.failed or names.run  # a contract broken after the phase's own block
             raise
-        try:
-            checked = contracts.check_stage(output.run, index, spec, collection, queries)
+        try:  # a computed run was checked before the executor kept it; a served one is checked here
+            checked = output.checked or contracts.check_stage(output.run, index, spec, collection, queries)
         except contracts.ContractError:
             phases.failed = phases.failed or names.run
-            _forget(executor, output.key)
             raise
         if checked.run is not output.run:
             output = dataclasses.replace(output, run=checked.run)
@@ -127,17 +126,6 @@ def run_pipeline(executor: StageExecutor, stages: Sequence[StageSpec], collectio
                              "unknown documents")
         out.append(StageResult(index, spec, output, record))
     return PipelineRun(out)
-
-
-def _forget(executor: StageExecutor, key: str) -> None:
-    """Drop a run that broke the contract from the executor's memory and the artifact cache
-    (``runs/<key>``), where the executor keeps what it computed: a later cell or run computes it
-    again, and fails on it again with the same message, instead of being served it."""
-    import shutil
-
-    for kept in (getattr(executor, "_runs", {}), getattr(executor, "_counted", {})):
-        kept.pop(key, None)
-    shutil.rmtree(executor.cache.root / "runs" / key, ignore_errors=True)
 
 
 def _raised_by_run(exc: BaseException) -> bool:

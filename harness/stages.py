@@ -53,6 +53,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from . import contracts
 from .cache import FORMAT, ArtifactCache, cache_key, canonical
 from .capabilities import Compressible, PairScorer, Persistent, supports
 from .collection import Collection
@@ -132,6 +133,7 @@ class StageOutput:
     ident: dict
     cache: str
     seconds: float | None
+    checked: contracts.Checked | None = None  # a computed run's contract checks (served runs: None)
 
 
 class StageExecutor:
@@ -201,8 +203,10 @@ class StageExecutor:
             with two_step_phases(retriever, phases, names.setup):
                 run = retriever.retrieve(queries, k, ctx)
         _check_run(run, f"retriever {spec.plugin!r}", k)
-        self._store(run_key, run, record, ctx, mark)
-        return StageOutput(run, run_key, ident, "miss", record["seconds"])
+        checked = contracts.check_stage(run, 0, spec, collection, queries)  # before it is kept anywhere
+        # a run with foreign ids is kept as given, so that every serve drops and counts them again
+        self._store(run_key, run if checked.dropped else checked.run, record, ctx, mark)
+        return StageOutput(checked.run, run_key, ident, "miss", record["seconds"], checked)
 
     def _served(self, key: str, ctx: Context, phases: Phases, phase: str, ident: dict) -> StageOutput | None:
         """The stage's run when this run computed it already (``memory``) or the artifact cache
@@ -385,16 +389,16 @@ class StageExecutor:
             ctx.phase = record
             mark = ctx.costs.mark()
             rescored = ranker.rerank(queries, head, ctx)
-        if not isinstance(rescored, Run):
-            raise StageError(f"ranker {spec.plugin!r} returned {type(rescored).__name__}, not a Run")
+        rescored = contracts.check_run(rescored, contracts.who(spec.kind, spec.plugin)).run  # sorted, finite
         try:
             if spec.interpolate is not None:
                 rescored = interpolate(head, rescored, spec.interpolate)
             reranked = rerank_merge(run, rescored, spec.depth)
         except ValueError as exc:
             raise StageError(f"ranker {spec.plugin!r}: {exc}") from None
+        checked = contracts.check_stage(reranked, 1, spec, collection, queries)
         self._store(key, reranked, record, ctx, mark)
-        return StageOutput(reranked, key, ident, "miss", record["seconds"])
+        return StageOutput(reranked, key, ident, "miss", record["seconds"], checked)
 
     def ranker(self, spec: StageSpec, collection: Collection, ctx: Context, phases: Phases, prefix: str = "",
                names: StageNames | None = None):

@@ -62,8 +62,9 @@ def unsafe_character(char: str) -> str:
     return f"the control character {code}"
 
 
-def _text(path: Path) -> str:
-    """The file's text: UTF-8, a leading byte order mark dropped, no unsafe character."""
+def _text(path: Path, notes: list[str] | None = None) -> str:
+    """The file's text: UTF-8, a leading byte order mark dropped (and said in ``notes``: trec_eval
+    would read it as part of the first query id), no unsafe character."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -72,6 +73,9 @@ def _text(path: Path) -> str:
         raise TrecFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
+        if notes is not None:
+            notes.append(f"{path} begins with a UTF-8 byte order mark, ignored here; trec_eval would read it "
+                         "as part of the first query id, and so give that query other values")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -108,11 +112,12 @@ def _comment_hint(cols: list[str]) -> str:
             "the comment" if cols and cols[0].startswith("#") else "")
 
 
-def read_run(path: str | os.PathLike, *, allow_empty: bool = False) -> Run:
+def read_run(path: str | os.PathLike, *, allow_empty: bool = False, notes: list[str] | None = None) -> Run:
     """A run file as a ``Run`` (each query in trec_eval's order). An empty file raises unless
-    ``allow_empty`` (a cached run of queries that retrieved nothing)."""
+    ``allow_empty`` (a cached run of queries that retrieved nothing). What was read otherwise than
+    trec_eval reads it (a byte order mark) is said in ``notes``, when given."""
     path = Path(path)
-    text = _text(path)
+    text = _text(path, notes)
     per_query: dict[str, dict[str, float]] = {}
     scores: list[str] = []
     keep, qid, docs = scores.append, None, {}
@@ -154,11 +159,11 @@ def read_run(path: str | os.PathLike, *, allow_empty: bool = False) -> Run:
         raise TrecFormatError(f"{path}: {exc}") from None
 
 
-def read_qrels(path: str | os.PathLike) -> dict[str, dict[str, int]]:
+def read_qrels(path: str | os.PathLike, *, notes: list[str] | None = None) -> dict[str, dict[str, int]]:
     """A qrels file as ``{qid: {docid: grade}}``. A file without a single positive grade (every
-    measure would be 0) raises, naming the layout it more likely has."""
+    measure would be 0) raises, naming the layout it more likely has; ``notes`` as ``read_run``'s."""
     path = Path(path)
-    text = _text(path)
+    text = _text(path, notes)
     qrels: dict[str, dict[str, int]] = {}
     grades: list[str] = []
     for number, line in enumerate(text.split("\n"), 1):

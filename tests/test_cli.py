@@ -358,3 +358,10 @@ def test_leaderboard_refuses_to_rank_cost_across_hardware(capsys, suite, results
 def test_run_accepts_mixed_hardware(capsys, suite, results):
     code, out, _ = run_cli(capsys, "run", suite, "--results", results, "--mixed-hardware")
     assert code == 0 and "hardware" in table_rows(out)[0]
+
+
+def test_eval_says_when_it_ignored_a_byte_order_mark(capsys, trec_files):
+    qrels, run = trec_files
+    run.write_bytes(b"\xef\xbb\xbf" + run.read_bytes())
+    code, out, err = run_cli(capsys, "eval", qrels, run, "-m", "RR")
+    assert code == 0 and "byte order mark" in err and str(run) in err and "part of the first query id" in err

@@ -94,6 +94,25 @@ class Colliding(Given):
         return {"d1": 1.0, 7: 0.5, "7": 0.25}
 
 
+class OddIds(Given):
+    """Ids no TREC file can hold (whitespace, empty) or that are not strings."""
+
+    name = "odd-ids"
+    ids = {"q1": "d 1", "q2": "", "q3": 3}
+
+    def make(self, qid):
+        return {"d1": 1.0, self.ids[qid]: 0.5} if qid in self.ids else {"d1": 1.0}
+
+
+class Exits(Given):
+    """Calls sys.exit() while retrieving."""
+
+    name = "exits"
+
+    def retrieve(self, queries, k, ctx):
+        raise SystemExit(3)
+
+
 class Stranger(Given):
     """A document the corpus does not have."""
 
@@ -157,7 +176,7 @@ class Broken(Metric):
         return MetricValue(value, per_query, details)
 
 
-FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, Stranger, Asker, Ascending, SeenOrder,
+FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, OddIds, Exits, Stranger, Asker, Ascending, SeenOrder,
          Broken)
 
 
@@ -218,14 +237,27 @@ def test_scores_beyond_single_precision_fail_the_cell(write_suite, tmp_path):
     failed_with(cells["bad"], "retriever 'huge-scores'", "query 'q1'", "single precision")
 
 
-@pytest.mark.parametrize("plugin, document", [("twice", "d1"), pytest.param("colliding", "7", marks=pytest.mark.xfail(
-    reason="stages.py writes the run to the artifact cache (format_run: AttributeError on an int id) before "
-           "pipeline.py checks it; needs contracts.check_stage called in StageExecutor.first_stage"))])
+@pytest.mark.parametrize("plugin, document", [("twice", "d1"), ("colliding", "7")])
 def test_a_document_twice_in_a_query_fails_the_cell(write_suite, tmp_path, plugin, document):
     _, cells = run(write_suite, tmp_path, suite_text({
         "good": 'retriever = {plugin = "overlap"}', "bad": f'retriever = {{plugin = "{plugin}"}}'}))
     assert cells["good"]["status"] == "ok"
     failed_with(cells["bad"], f"retriever '{plugin}'", "query 'q1'", f"document '{document}'", "twice")
+
+
+def test_ids_a_trec_file_cannot_hold_fail_the_cell_naming_the_plugin(write_suite, tmp_path):
+    _, cells = run(write_suite, tmp_path, suite_text({
+        "good": 'retriever = {plugin = "overlap"}', "bad": 'retriever = {plugin = "odd-ids"}'}))
+    assert cells["good"]["status"] == "ok"
+    assert cells["bad"]["status"] == "failed" and "retriever 'odd-ids'" in cells["bad"]["error"]["message"]
+    assert cells["bad"]["error"]["type"] in ("ContractError", "ValueError"), cells["bad"]["error"]
+
+
+def test_a_plugin_calling_sys_exit_fails_its_cell_not_the_run(write_suite, tmp_path):
+    _, cells = run(write_suite, tmp_path, suite_text({
+        "good": 'retriever = {plugin = "overlap"}', "bad": 'retriever = {plugin = "exits"}'}))
+    assert cells["good"]["status"] == "ok"
+    assert cells["bad"]["status"] == "failed" and "sys.exit(3)" in cells["bad"]["error"]["message"]
 
 
 def test_unknown_documents_and_queries_fail_the_cell(write_suite, tmp_path):

@@ -467,10 +467,15 @@ class SuiteChecker:
             self.problem(path, f"must be a {kind} plugin name, got {type(name).__name__}")
             return None
         try:
-            return self.registry.get(kind, name)
+            cls = self.registry.get(kind, name)
         except PluginError as exc:
             self.problem(path, str(exc))
             return None
+        if kind == "ranker" and not _can_rerank(cls):
+            self.problem(path, f"ranker {name!r} ({cls.__module__}.{cls.__qualname__}) defines neither "
+                         "rerank(queries, candidates, ctx) nor score_pairs(query, texts, ctx): it cannot run")
+            return None
+        return cls
 
     # -- sweeps and overrides ----------------------------------------------------------------
 
@@ -679,3 +684,11 @@ def _default_dataset_name(value: str, provider: str = "") -> str:
     rest = rest.rstrip("/")
     name = rest.replace("/", "-") if provider == "irds" else re.split(r"[/\\]", rest)[-1]
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", name) or "dataset"
+
+
+def _can_rerank(cls: type) -> bool:
+    """A ranker class overrides ``rerank`` or has pair scoring (the default ``rerank`` uses it)."""
+    from ..capabilities import PairScorer, supports
+    from ..components import Ranker
+
+    return not issubclass(cls, Ranker) or cls.rerank is not Ranker.rerank or supports(cls, PairScorer)

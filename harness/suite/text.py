@@ -128,7 +128,7 @@ def _line_paths(text: str) -> list[tuple[tuple, int]]:
             path = table + parts
             out.append((path, number))
             rest = line[key.end():]  # keys of inline tables on the same line
-            for inner in re.finditer(r"""([A-Za-z0-9_\-]+|"[^"]*")\s*=""", rest):
+            for inner in _INNER_KEY.finditer(rest):
                 out.append((path + ("*", inner.group(1).strip('"')), number))
             if rest.lstrip().startswith("["):
                 scanned = _Array(path)
@@ -137,6 +137,9 @@ def _line_paths(text: str) -> list[tuple[tuple, int]]:
     return out
 
 
+# keys of inline tables: a match starts only where a bare key or a quoted one begins, and takes it
+# whole (possessive), so a long value is scanned once instead of once per character
+_INNER_KEY = re.compile(r"""(?<![A-Za-z0-9_\-])([A-Za-z0-9_\-]++|"[^"]*+")\s*=""")
 _INLINE_KEY = re.compile(r"""\s*([A-Za-z0-9_\-]+|"[^"]*"|'[^']*')\s*=""")
 
 

@@ -39,7 +39,8 @@ ANOMALY_WORDS = {
     "not_in_corpus": r"not in the corpus|absent from the corpus|not in (?:its |the )?corpus|unknown doc|"
                      r"missing from the corpus|not_in_corpus|judged_not_in_corpus|docs?_not_in_corpus",
     "zero_padded": r"zero[- _]?pad|padded|leading zero",
-    "all_zero": r"all[- _]?zero|all 0|all of them 0|judgments are all 0|only 0|no relevant|without relevant",
+    "all_zero": r"all[- _]?zero|all 0|all of them 0|judgments are all 0|only 0|no relevant|without relevant|"
+                r"no judgment of grade 1|no_positive|no positive",
     "unjudged": r"without judgments?|no judgments?|unjudged|not judged|without any judgment",
 }
 REASON = re.compile(r"^\s*(warning|note|notice)\b", re.I | re.M)
