@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from tinydata import write_beir
 
 import harness
 from harness import cli
 from harness.results import MANIFEST, read_json, run_dirs
-
-from tinydata import write_beir
 
 SUITE = """
 name = "clisuite"
@@ -199,7 +198,7 @@ def test_validate_names_a_broken_data_file(capsys, write_suite, tmp_path):
     beir = write_beir(tmp_path / "broken")
     (beir / "corpus.jsonl").write_text('{"_id": "d1", "text": ["a", "list"]}\n')
     path = write_suite(SUITE.replace("{beir}", str(beir)), name="broken.toml")
-    code, out, err = run_cli(capsys, "validate", path)
+    code, _out, err = run_cli(capsys, "validate", path)
     assert code == 2 and "corpus.jsonl" in err and "Traceback" not in err
 
 
@@ -363,5 +362,5 @@ def test_run_accepts_mixed_hardware(capsys, suite, results):
 def test_eval_says_when_it_ignored_a_byte_order_mark(capsys, trec_files):
     qrels, run = trec_files
     run.write_bytes(b"\xef\xbb\xbf" + run.read_bytes())
-    code, out, err = run_cli(capsys, "eval", qrels, run, "-m", "RR")
+    code, _out, err = run_cli(capsys, "eval", qrels, run, "-m", "RR")
     assert code == 0 and "byte order mark" in err and str(run) in err and "part of the first query id" in err

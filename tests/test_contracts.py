@@ -176,8 +176,8 @@ class Broken(Metric):
         return MetricValue(value, per_query, details)
 
 
-FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, OddIds, Exits, Stranger, Asker, Ascending, SeenOrder,
-         Broken)
+FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, OddIds, Exits, Stranger, Asker,
+         Ascending, SeenOrder, Broken)
 
 
 def suite_text(pipelines: dict[str, str], metrics=("nDCG@3", "AP", "Bpref", "RR@2", "Judged@2")) -> str:
