@@ -257,4 +257,9 @@ def check_summary(costs: Any, source: str = "cell result") -> None:
 
 
 def _count(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value) and value >= 0
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return math.isfinite(value) and value >= 0
+    except OverflowError:  # an int beyond any float (10**400): not a count a cell can have made
+        return False

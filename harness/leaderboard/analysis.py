@@ -40,6 +40,7 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
         notes.append(f"run {manifest.get('status') or 'unfinished'}: {len(missing)} of {len(listed)} cells have no "
                      f"result yet ({shown}), so they are not in this leaderboard")
     notes.extend(data_notes(cells))
+    notes.extend(failed_metric_notes(cells))
     if baseline is not None:
         settings = replace(settings, baseline=baseline)
     if intervals is not None:
@@ -119,6 +120,20 @@ def data_notes(cells: list[CellResult]) -> list[str]:
             continue
         out.extend(f"dataset {name}: {note}" for note in report.notes())
     return out
+
+
+def failed_metric_notes(cells: list[CellResult], shown: int = 5) -> list[str]:
+    """A note per metric that failed (raised, or returned what is not a value) in a cell that
+    finished: its value is blank there, and this says why instead of leaving it silently blank."""
+    out = []
+    for cell in cells:
+        details = (cell.evaluation or {}).get("details") if isinstance(cell.evaluation, dict) else None
+        if not cell.ok or not isinstance(details, dict):
+            continue
+        for label, detail in details.items():
+            if isinstance(detail, dict) and detail.get("failed") is True:
+                out.append(f"{label} failed in cell {cell.cell.id}: {detail.get('unavailable')}")
+    return out[:shown] + ([f"... and {len(out) - shown} more failed metric values"] if len(out) > shown else [])
 
 
 def run_settings(manifest: dict, cells: list[CellResult], notes: list[str]):

@@ -69,7 +69,8 @@ def base_rows(manifest: dict, cells: list[CellResult], mixed_hardware: bool = Fa
         if show_cost:
             row.update(_cost(cell))
         for name in counters:  # counts, not timings: shown whatever the hardware
-            row[COUNTER + name] = reported((cell.costs or {}).get(name)) if cell.ok else None
+            entry = (cell.costs or {}).get(name)
+            row[COUNTER + name] = reported(entry, name, f"cell {cell.cell.id}") if cell.ok else None
         if show_cost and mixed_hardware:
             row["hardware"] = cell.hardware.hash if cell.hardware else None
         row["status"] = "ok" if cell.ok else f"failed: {cell.error.type if cell.error else 'unknown'}"
