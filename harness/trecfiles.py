@@ -166,6 +166,7 @@ def read_qrels(path: str | os.PathLike, *, notes: list[str] | None = None) -> di
     text = _text(path, notes)
     qrels: dict[str, dict[str, int]] = {}
     grades: list[str] = []
+    repeated: list[str] = []  # "file:line" of judgments given again with the same grade
     for number, line in enumerate(text.split("\n"), 1):
         cols = line.split()
         if len(cols) != 4:
@@ -182,15 +183,20 @@ def read_qrels(path: str | os.PathLike, *, notes: list[str] | None = None) -> di
         if grade_problem(value):
             raise TrecFormatError(f"{path}:{number}: {grade_problem(value)}")
         docs = qrels.setdefault(qid, {})
-        if docs.get(docid, value) != value:
-            raise TrecFormatError(
-                f"{path}:{number}: query {qid!r}, document {docid!r} judged twice "
-                f"({docs[docid]} and {value})"
-            )
+        if docid in docs:
+            if docs[docid] != value:
+                raise TrecFormatError(
+                    f"{path}:{number}: query {qid!r}, document {docid!r} judged twice "
+                    f"({docs[docid]} and {value})"
+                )
+            repeated.append(f"line {number} (query {qid!r}, document {docid!r})")
         docs[docid] = value
         grades.append(grade)
     if not qrels:
         raise TrecFormatError(f"{path}: empty file, expected qrels lines 'qid iter docid grade'")
+    if repeated and notes is not None:
+        notes.append(f"{path}: {len(repeated)} judgment(s) repeated with the same grade, read once (first at "
+                     f"{repeated[0]}); trec_eval refuses a qrels file that judges a document twice")
     if not _plain_numbers(grades):
         raise _number_problem(path, text, 3, "grade")
     if not any(g > 0 for docs in qrels.values() for g in docs.values()):

@@ -364,3 +364,13 @@ def test_eval_says_when_it_ignored_a_byte_order_mark(capsys, trec_files):
     run.write_bytes(b"\xef\xbb\xbf" + run.read_bytes())
     code, _out, err = run_cli(capsys, "eval", qrels, run, "-m", "RR")
     assert code == 0 and "byte order mark" in err and str(run) in err and "part of the first query id" in err
+
+
+def test_eval_notes_a_judgment_repeated_with_the_same_grade(capsys, trec_files):
+    qrels, run = trec_files
+    qrels.write_text(qrels.read_text() + "q1 0 d1 1\n")  # again, the same grade: read once, said
+    code, out, err = run_cli(capsys, "eval", qrels, run, "-m", "AP")
+    assert code == 0 and "repeated with the same grade" in err and "line 6" in err
+    qrels.write_text(qrels.read_text() + "q1 0 d1 2\n")  # another grade: refused
+    code, out, err = run_cli(capsys, "eval", qrels, run, "-m", "AP")
+    assert code == 2 and "judged twice (1 and 2)" in err
