@@ -255,6 +255,7 @@ def cmd_run(args) -> int:
     from .suite import load_suite
 
     suite = load_suite(args.suite, [*args.overrides, *_execution_overrides(args)])
+    _check_results_root(args.results or suite.output.dir, "--results" if args.results else "output.dir")
     progress = make_progress(args.quiet)
     with progress:
         outcome = run_suite(
@@ -275,6 +276,26 @@ def cmd_run(args) -> int:
         print(f"{len(outcome.failed)} cell(s) failed; their errors are in the cell results", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_results_root(root: str, given_as: str) -> None:
+    """The results root is a folder, or can be made one: UsageError (exit 2) otherwise, before the
+    run starts (a path through a regular file, /dev/null, a folder that cannot be written to)."""
+    from pathlib import Path
+
+    from .errors import UsageError
+
+    path = Path(root)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # the nearest part of the path that is there
+    if existing.exists() and not existing.is_dir():
+        what = "is not a folder" if existing == path else f"is under {existing}, which is not a folder"
+        raise UsageError(f"{given_as} {root}: {what}; give a folder for the results (one that is there, or "
+                         "one that can be made)")
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        what = "is a folder" if existing == path else f"would be made in {existing}, a folder"
+        raise UsageError(f"{given_as} {root}: {what} this user cannot write to")
 
 
 def cmd_plugins(args) -> int:

@@ -145,8 +145,9 @@ def _given(run: Run) -> dict | None:
 
 def _plain_ids(run: Run, component: str) -> tuple[Run, bool]:
     """A run given as dicts (``Run(dict)``) whose scores are not all real numbers is refused,
-    naming the query and document; one whose ids are not all str is rebuilt by
-    ``Run.from_scores`` (ids made str; two becoming one refused). Other runs are returned as
+    naming the query and document; one whose ids are not all str, or whose scores are not all
+    plain ``float``/``int`` (numpy scalars), is rebuilt by ``Run.from_scores`` (ids made str, two
+    becoming one refused; scores made float). Other runs are returned as
     they are."""
     given = _given(run)
     if given is None:
@@ -161,7 +162,10 @@ def _plain_ids(run: Run, component: str) -> tuple[Run, bool]:
                 if isinstance(score, bool) or not isinstance(score, Real):
                     raise ContractError(f"{component}: query {qid!r}, document {doc!r}: score {score!r} is "
                                         f"{type(score).__name__}, not a number")
-    if set(map(type, given)) <= {str} and set(map(type, chain.from_iterable(given.values()))) <= {str}:
+    # numpy scalars and float subclasses are numbers, but not what a run file or pytrec_eval can
+    # take as they are (``np.float64(1.0)`` writes itself so): rebuilt, as plain floats, too
+    if kinds <= {float, int} and set(map(type, given)) <= {str} \
+            and set(map(type, chain.from_iterable(given.values()))) <= {str}:
         return run, False
     try:
         return Run.from_scores(given), True

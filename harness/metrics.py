@@ -174,15 +174,23 @@ def _isolated(batch: list[Metric], qrels: dict, view: Run, ctx: Context):
     so only the metrics that fail on their own are unavailable, each with its reason."""
     try:
         values = type(batch[0]).evaluate_batch(batch, qrels, view, ctx)
-    except Exception as exc:  # a plugin's failure, reported as its metric's
+    except (Exception, SystemExit) as exc:  # a plugin's failure (sys.exit() too), reported as its metric's
         if len(batch) > 1:
             for metric in batch:
                 yield from _isolated([metric], qrels, view, ctx)
             return
-        yield batch[0], unavailable(f"{batch[0].label} raised {type(exc).__name__}: {exc}")
+        yield batch[0], unavailable(f"{batch[0].label} raised {type(exc).__name__}: {_said(exc)}")
         return
     for metric in batch:
         yield metric, _checked(metric, values)
+
+
+def _said(exc: BaseException) -> str:
+    """What an exception says, even when its ``__str__`` raises in turn."""
+    try:
+        return str(exc)
+    except Exception:  # a plugin's exception that cannot print itself
+        return "(its message cannot be printed)"
 
 
 def _number(value: Any) -> float | None:
@@ -217,8 +225,8 @@ def _checked(metric: Metric, values: Any) -> MetricValue:
         return unavailable(f"{label}: details are {type(details).__name__}, not a dict")
     try:
         json.dumps(details, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        return unavailable(f"{label}: details are not JSON data ({exc})")
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested beyond reading back
+        return unavailable(f"{label}: details are not JSON data ({type(exc).__name__}: {exc})")
     if value.aggregate is None:
         reason = details.get("unavailable")
         if not isinstance(reason, str) or not reason:
@@ -230,6 +238,10 @@ def _checked(metric: Metric, values: Any) -> MetricValue:
                            "not a number")
     if not math.isfinite(aggregate):
         return unavailable(f"{label} returned {aggregate} (not a finite number)")
+    bound = metric.upper_bound
+    slack = 1e-9 * max(1.0, abs(bound)) if bound is not None else 0.0  # float rounding of a mean
+    if bound is not None and aggregate > bound + slack:
+        return unavailable(f"{label} returned {aggregate}, above its declared upper_bound {bound}")
     per_query = value.per_query
     if per_query is not None:
         if not isinstance(per_query, Mapping):
@@ -240,6 +252,8 @@ def _checked(metric: Metric, values: Any) -> MetricValue:
             if number is None or not math.isfinite(number):
                 shown = f"{v!r} ({type(v).__name__})" if number is None else str(number)
                 return unavailable(f"{label}: query {qid!r}: value {shown} is not a finite number")
+            if bound is not None and number > bound + slack:
+                return unavailable(f"{label}: query {qid!r}: value {number} is above its declared upper_bound {bound}")
             plain[qid] = number
         per_query = plain
     return MetricValue(aggregate, per_query, details)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ class Param:
     keys (``output_config``), so changing it reuses cached indexes and runs. Every other parameter
     enters them. Declare it only when the output is provably the same for every value: a device,
     a batch size or a thread count changes float arithmetic, so those affect the output.
+
+    A number must be finite: TOML's ``inf`` and ``nan`` are refused (results are JSON, which holds
+    neither, and no component means "unbounded" by them unless it says so) unless the parameter
+    is declared ``finite=False``.
     """
 
     type: Any
@@ -51,6 +56,7 @@ class Param:
     nullable: bool = False
     many: bool = False
     affects_output: bool = True
+    finite: bool = True
 
     @property
     def required(self) -> bool:
@@ -96,8 +102,11 @@ class Param:
         if self.choices is not None and value not in self.choices:
             hint = _did_you_mean(value, self.choices)
             return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}{hint}"
-        if (self.min is not None or self.max is not None) and value != value:  # NaN passes < and >
-            return f"must be a number within its bounds, got {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            if self.finite:
+                return f"must be a finite number, got {value!r}"
+            if (self.min is not None or self.max is not None) and value != value:  # NaN passes < and >
+                return f"must be a number within its bounds, got {value!r}"
         if self.min is not None and value < self.min:
             return f"must be >= {self.min}, got {value!r}"
         if self.max is not None and value > self.max:
@@ -197,13 +206,14 @@ def output_config(declared: dict[str, Param], config: dict[str, Any]) -> dict[st
 
 
 def setting(default: Any, help: str = "", *, choices: tuple | None = None, min: float | None = None,
-            max: float | None = None) -> Any:
+            max: float | None = None, finite: bool = True) -> Any:
     """A settings dataclass field declared as a ``Param``: its default, help and constraints.
 
     The field's annotation gives the rest (``params_of``): ``int | None`` is a nullable int,
     ``list[str]`` a list of strings (``many``). A list or dict default is copied per instance.
+    ``finite=False`` lets a number be ``inf`` or ``nan`` (see ``Param``).
     """
-    meta = {"param": {"help": help, "choices": choices, "min": min, "max": max}}
+    meta = {"param": {"help": help, "choices": choices, "min": min, "max": max, "finite": finite}}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

@@ -20,10 +20,13 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -192,6 +195,56 @@ def _distribution_of(module: str) -> tuple[str, str]:
     for dist in _packages().get(top, []):
         return dist, importlib.metadata.version(dist)
     return top, "0+local"
+
+
+def code_fingerprint(info: ComponentInfo) -> str | None:
+    """A hash of the source files of the package that provides ``info``'s component, when its
+    version cannot stand for its code: a module of no distribution (``HARNESS_PLUGIN_MODULES``:
+    version ``0+local``) or an editable install (``pip install -e``), which follow their edits
+    without a new version. None for a distribution installed from a wheel (its version is its
+    code) and for the harness's own components (the harness version stands for them)."""
+    if info.distribution == "ir-harness":
+        return None
+    top = info.cls.__module__.split(".")[0]
+    if info.version != "0+local" and not _editable(info.distribution):
+        return None
+    return _source_hash(top)
+
+
+@functools.cache
+def _editable(distribution: str) -> bool:
+    try:
+        text = importlib.metadata.distribution(distribution).read_text("direct_url.json")
+    except (importlib.metadata.PackageNotFoundError, OSError):
+        return False
+    try:
+        return bool(json.loads(text or "{}").get("dir_info", {}).get("editable"))
+    except (ValueError, AttributeError):
+        return False
+
+
+@functools.cache
+def _source_hash(top: str) -> str | None:
+    """sha256 over the ``.py`` files of top-level module ``top`` (its folder, or its one file),
+    by relative path; once per process (a run does not see edits made while it runs)."""
+    import hashlib
+
+    module = sys.modules.get(top)
+    if module is None:
+        return None
+    paths = [Path(p) for p in getattr(module, "__path__", [])]
+    files = sorted(f for folder in paths for f in folder.rglob("*.py")) if paths else (
+        [Path(module.__file__)] if getattr(module, "__file__", None) else [])
+    digest = hashlib.sha256()
+    for file in files:
+        root = next((p for p in paths if p in file.parents), file.parent)
+        digest.update(str(file.relative_to(root)).encode() + b"\0")
+        try:
+            digest.update(file.read_bytes())
+        except OSError:
+            digest.update(b"unreadable")
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 @functools.cache

@@ -139,10 +139,11 @@ def run_suite(
                 remove_partial_files(run_dir)
                 runner = CellRunner(suite, registry or get_registry(), cache, progress, manifest["environment"])
                 jobs = []
+                data = _DataFingerprints(suite, runner.registry, notes)
                 for number, cell in enumerate(cells, 1):
                     key = cell_key(suite, cell)
                     existing = load_cell(run_dir, cell.slug, cell.id)
-                    if existing and existing.ok and existing.cell.key == key:
+                    if existing and existing.ok and existing.cell.key == key and data.unchanged(cell, existing):
                         outcome.kept += 1
                         outcome.results.append(existing)
                         progress.log(f"[{number}/{len(cells)}] {cell.id}: already done in this run")
@@ -168,6 +169,34 @@ def run_suite(
         manifest["leaderboard"] = "written"
         write_json(run_dir / MANIFEST, manifest)
     return outcome
+
+
+class _DataFingerprints:
+    """Whether a cell's stored result was computed on the dataset as it is now. The cell key holds
+    the dataset's declaration, not its files: qrels edited between a killed run and its resume
+    would otherwise leave the cells done before scored on the old judgments, beside new ones.
+    Each dataset is loaded (and fingerprinted) once, and only when a stored result asks."""
+
+    def __init__(self, suite: Suite, registry: Registry, notes):
+        self.suite, self.registry, self.notes = suite, registry, notes
+        self.known: dict[str, str | None] = {}
+
+    def unchanged(self, cell: Cell, existing: CellResult) -> bool:
+        name = cell.dataset.name
+        if name not in self.known:
+            from .datasets import DatasetError, load_dataset
+
+            try:
+                self.known[name] = load_dataset(cell.dataset, self.registry, self.suite.base_dir).fingerprint
+            except DatasetError:  # the cell runs again and fails, saying why
+                self.known[name] = None
+        stored = (existing.dataset or {}).get("fingerprint") if isinstance(existing.dataset, dict) else None
+        if stored == self.known[name]:
+            return True
+        if self.known[name] is not None:
+            self.notes.log(f"note: dataset {name!r} changed since {cell.id} was computed in this run (fingerprint "
+                           f"{str(stored)[:12]} → {self.known[name][:12]}): computed again")
+        return False
 
 
 def _foreign(suite: Suite, previous: dict) -> str | None:

@@ -64,7 +64,7 @@ from .measure.isolation import widened
 from .measure.latency import two_step_phases
 from .measure.memory import folder_bytes, index_figure, parameter_figure
 from .params import output_config
-from .plugins import Registry
+from .plugins import Registry, code_fingerprint
 from .ranking import Run, rerank_merge
 from .scoring import Scorer
 from .suite import StageSpec
@@ -164,6 +164,9 @@ class StageExecutor:
             "identity": json.loads(json.dumps(component.identity(ctx), default=_plain)),  # plain data
             "compressors": [key_config(c) for c in spec.compressors],
         }
+        code = code_fingerprint(info)  # a local or editable plugin's code: its version does not follow edits
+        if code:
+            ident["code"] = code
         # Nested specs (rank fusion) decide the output too: their plugins' versions and their own
         # identities (a model's hash), not only the parameters the suite wrote.
         nested = [n for value in spec.params.values() for n in (value if isinstance(value, list) else [value])

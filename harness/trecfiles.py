@@ -5,8 +5,10 @@ ignored; the rank column is ignored, as trec_eval does). Qrels lines: ``qid iter
 (graded and negative grades allowed). Blank lines are skipped. Every other line is data: trec_eval 9
 (the one inside pytrec_eval) has no comment lines, so a query id may begin with ``#``.
 
-Checked, not guessed (docs/datasets.md, "What is checked"): a UTF-8 byte order mark at the start is
-dropped; control characters (NUL included), a byte order mark further on and the Unicode spaces that
+Checked, not guessed (docs/datasets.md, "What is checked"): only a regular file is read (a named
+pipe would block for ever, a folder is named as one); a UTF-8 byte order mark at the start is
+dropped; a carriage return that is not part of a CRLF line end is refused (CR-only line ends would
+make one line of the file); control characters (NUL included), a byte order mark further on and the Unicode spaces that
 Python splits on but trec_eval does not are refused; scores and grades are plain ASCII numbers
 (Python reads ``1_000`` as 1000, trec_eval as 1); an empty file is refused, and so is a qrels file
 without a single positive grade (its likely layout named). Problems raise ``TrecFormatError``
@@ -20,6 +22,7 @@ import codecs
 import math
 import os
 import re
+import stat
 from pathlib import Path
 
 from .errors import HarnessError
@@ -62,15 +65,52 @@ def unsafe_character(char: str) -> str:
     return f"the control character {code}"
 
 
-def _text(path: Path, notes: list[str] | None = None) -> str:
-    """The file's text: UTF-8, a leading byte order mark dropped (and said in ``notes``: trec_eval
-    would read it as part of the first query id), no unsafe character."""
+def regular_file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be read as a file, or None: it must exist and be a regular file (opening
+    a named pipe blocks until someone writes to it; a folder or a device is no file either)."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "no such file"
+    except OSError as exc:  # no permission on a folder above it, a name too long, ...
+        return f"cannot read: {exc.strerror or exc}"
+    except ValueError as exc:  # a NUL in the name
+        return f"cannot read: {exc}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, expected a file"
+    kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    return f"not a regular file ({kind})"
+
+
+def read_file_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a regular file; anything else (missing, a folder, a named pipe) raises
+    ``TrecFormatError`` naming the path."""
+    problem = regular_file_problem(path)
+    if problem:
+        raise TrecFormatError(f"{path}: {problem}")
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:  # removed since
         raise TrecFormatError(f"{path}: no such file") from None
     except OSError as exc:  # no permission, ...
         raise TrecFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+# What a lone carriage return (one not followed by a line feed) is refused with: trec_eval and
+# Python's split() disagree on it (Python splits columns there), and a file with CR-only line ends
+# (classic Mac OS) would be one line.
+LONE_CR = ("a carriage return (CR) that is not part of a CRLF line end; CR-only line ends are not supported: "
+           "convert the file to LF line ends (CRLF is read too)")
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _text(path: Path, notes: list[str] | None = None) -> str:
+    """The file's text: UTF-8, a leading byte order mark dropped (and said in ``notes``: trec_eval
+    would read it as part of the first query id), no unsafe character, no lone carriage return."""
+    data = read_file_bytes(path)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
         if notes is not None:
@@ -87,6 +127,11 @@ def _text(path: Path, notes: list[str] | None = None) -> str:
         if found:
             line = text.count("\n", 0, found.start()) + 1
             raise TrecFormatError(f"{path}:{line}: {unsafe_character(found.group())}")
+    # CRLF files have as many CRs as CRLFs: two counts, the regular expression only when they differ.
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        found = _LONE_CR.search(text)
+        line = text.count("\n", 0, found.start()) + 1
+        raise TrecFormatError(f"{path}:{line}: {LONE_CR}")
     return text
 
 
@@ -228,7 +273,7 @@ def format_run(run: Run, tag: str) -> str:
     for qid, docs in run.items():
         qid = _id(qid, first=True)
         for rank, (docid, score) in enumerate(docs.items(), 1):
-            lines.append(f"{qid} Q0 {_id(docid)} {rank} {score!r} {tag}\n")
+            lines.append(f"{qid} Q0 {_id(docid)} {rank} {float(score)!r} {tag}\n")  # a float's repr, whatever type
     return "".join(lines)
 
 

@@ -110,6 +110,7 @@ def test_describe():
         "fields": ["title", "text"],
         "fingerprint": c.fingerprint,
         "corpus_fingerprint": c.corpus_fingerprint,
+        "checks": c.data_report().to_dict(),
         "source": "test",
         "version": 2,
     }

@@ -93,3 +93,15 @@ def test_python_api(tmp_path):
     run_a, run_b, _, _ = two_runs(tmp_path)
     assert api.compare(run_a, run_b)["summary"]["regressed"] == 4
     assert api.report(tmp_path / "synth")["latest"] == "b"
+
+
+def test_cells_evaluated_on_other_data_are_not_compared(tmp_path):
+    """Edited qrels between two runs: a paired test across different judgments means nothing."""
+    a = [cell("d", "bm25", {"nDCG@10": values(BASE, 0, 0.02, 1)}), cell("e", "bm25", {"nDCG@10": values(BASE)})]
+    b = [cell("d", "bm25", {"nDCG@10": values(BASE, -0.2, 0.02, 5)}), cell("e", "bm25", {"nDCG@10": values(BASE)})]
+    for made, fingerprint in ((a[0], "aaaa1111"), (b[0], "bbbb2222"), (a[1], "same"), (b[1], "same")):
+        made["dataset"] = {"name": made["cell"]["dataset"], "fingerprint": fingerprint}
+    data = compare_runs(write_run(tmp_path, "a", a), write_run(tmp_path, "b", b))
+    assert [(r["dataset"], r["pipeline"]) for r in data["quality"]] == [("e", "bm25")]
+    assert any("dataset 'd' differs between the runs" in n and "aaaa1111" in n and "bbbb2222" in n
+               for n in data["notes"]), data["notes"]

@@ -104,6 +104,15 @@ class OddIds(Given):
         return {"d1": 1.0, self.ids[qid]: 0.5} if qid in self.ids else {"d1": 1.0}
 
 
+class NumpyScores(Given):
+    """Scores as numpy scalars (float64, float32, int64) in a Run given as dicts."""
+
+    name = "numpy-scores"
+
+    def make(self, qid):
+        return {"d1": np.float64(3.0), "d2": np.float32(2.0), "d3": np.int64(1)}
+
+
 class Exits(Given):
     """Calls sys.exit() while retrieving."""
 
@@ -157,7 +166,7 @@ class Broken(Metric):
 
     name = "broken"
     params = {"how": Param(str, "fine", choices=("fine", "nan", "inf", "raise", "string", "stray", "list", "none",
-                                                 "object", "details"))}
+                                                 "object", "details", "exit", "unprintable", "deep", "above"))}
     cutoff_rule = "none"
 
     def evaluate(self, qrels, run, ctx):
@@ -165,6 +174,10 @@ class Broken(Metric):
         how = self.how
         if how == "raise":
             raise RuntimeError("boom")
+        if how == "exit":
+            raise SystemExit(3)
+        if how == "unprintable":
+            raise Unprintable()
         if how == "object":
             return {"aggregate": 0.5}
         value = {"nan": float("nan"), "inf": float("inf"), "string": "0.5", "none": None}.get(how, 0.5)
@@ -173,10 +186,20 @@ class Broken(Metric):
         if how == "list":
             per_query = list(per_query.values())
         details = {"spread": float("nan")} if how == "details" else {}
+        if how == "deep":
+            for _ in range(5000):
+                details = {"inner": details}
+        if how == "above":  # upper_bound is 1.0
+            value = 1e300
         return MetricValue(value, per_query, details)
 
 
-FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, OddIds, Exits, Stranger, Asker,
+class Unprintable(RuntimeError):
+    def __str__(self):
+        raise ValueError("no words")
+
+
+FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, OddIds, NumpyScores, Exits, Stranger, Asker,
          Ascending, SeenOrder, Broken)
 
 
@@ -251,6 +274,18 @@ def test_ids_a_trec_file_cannot_hold_fail_the_cell_naming_the_plugin(write_suite
     assert cells["good"]["status"] == "ok"
     assert cells["bad"]["status"] == "failed" and "retriever 'odd-ids'" in cells["bad"]["error"]["message"]
     assert cells["bad"]["error"]["type"] in ("ContractError", "ValueError"), cells["bad"]["error"]
+
+
+def test_numpy_scalar_scores_are_read_as_floats_everywhere(write_suite, tmp_path):
+    """np.float64(3.0) once reached the run file and the cache as 'np.float64(3.0)' (refused by
+    harness eval, and served from the cache forever), and np.float32 made the metrics unavailable."""
+    outcome, cells = run(write_suite, tmp_path, suite_text({"np": 'retriever = {plugin = "numpy-scores"}'}))
+    cell = cells["np"]
+    assert cell["status"] == "ok" and all(isinstance(v, float) for v in cell["metrics"].values()), cell["metrics"]
+    written = read_run(outcome.run_dir / cell["run_file"])
+    assert dict(written["q1"]) == {"d1": 3.0, "d2": 2.0, "d3": 1.0}
+    _, again = run(write_suite, tmp_path, suite_text({"np": 'retriever = {plugin = "numpy-scores"}'}))
+    assert again["np"]["status"] == "ok" and again["np"]["metrics"] == cell["metrics"]  # from the cache
 
 
 def test_a_plugin_calling_sys_exit_fails_its_cell_not_the_run(write_suite, tmp_path):
@@ -419,7 +454,8 @@ def test_scores_that_are_not_numbers_are_refused():
 # -- metric isolation ----------------------------------------------------------------------------------
 
 
-BROKEN = ["nan", "inf", "raise", "string", "stray", "list", "none", "object", "details"]
+BROKEN = ["nan", "inf", "raise", "string", "stray", "list", "none", "object", "details", "exit", "unprintable", "deep",
+          "above"]
 
 
 def test_a_broken_metric_is_unavailable_with_the_reason_and_everything_else_is_kept(write_suite, tmp_path):
@@ -429,12 +465,14 @@ def test_a_broken_metric_is_unavailable_with_the_reason_and_everything_else_is_k
         "reranked": 'retriever = {plugin = "overlap"}\nranker = {plugin = "reverse", depth = 2}'}, metrics=metrics))
     notes = json.loads((outcome.run_dir / "leaderboard.json").read_text())["notes"]
     failed = [n for n in notes if " failed in cell " in n]  # a blank value says why under the leaderboard
-    assert len(failed) == 5 and "and 13 more failed metric values" in notes[notes.index(failed[-1]) + 1], notes
+    assert len(failed) == 5 and "and 21 more failed metric values" in notes[notes.index(failed[-1]) + 1], notes
     reasons = {"nan": "nan (not a finite number)", "inf": "inf (not a finite number)",
                "raise": "raised RuntimeError: boom", "string": "returned '0.5' (str), not a number",
                "stray": "per-query values for 1 query not among the 5 evaluated (e.g. 'q-nobody')",
                "list": "per-query values are list, not a dict", "none": "returned no value",
-               "object": "returned dict, not a MetricValue", "details": "details are not JSON data"}
+               "object": "returned dict, not a MetricValue", "details": "details are not JSON data",
+               "exit": "raised SystemExit: 3", "unprintable": "raised Unprintable: (its message cannot be printed)",
+               "deep": "details are not JSON data (RecursionError", "above": "above its declared upper_bound 1.0"}
     for cell in cells.values():
         assert cell["status"] == "ok", cell["error"]
         for label in ("nDCG@3", "AP", "Bpref", "RR"):

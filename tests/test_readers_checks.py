@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
 from tinydata import write_beir
 
 from harness.collection import Collection, Document
-from harness.components import DatasetProvider
+from harness.components import Context, DatasetProvider
 from harness.datasets import DatasetError, DatasetSpec, load_dataset
 from harness.params import Param
 from harness.plugins import ComponentInfo, PluginInfo, Registry, load_registry
@@ -335,3 +337,198 @@ def test_empty_fields_in_a_suite_are_refused(tmp_path):
                      '[[pipelines]]\nname = "bm25"\nretriever = { plugin = "bm25" }\n')
     problems = validate(suite)
     assert any("fields" in str(p) for p in problems), problems
+
+
+# -- carriage returns, files that are not regular files, lone surrogates, BEIR headers -------------
+# (issue 13 follow-up: an adversarial tester's findings 1-5; each test failed, or hung, before.)
+
+LONE_CR = "CR-only line ends are not supported: convert the file to LF line ends"
+
+
+@pytest.mark.parametrize(("data", "line"), [
+    (b"q1 Q0 d\r9 1 2.0 r\n", 1),  # Python split the doc id at the CR: 'd', trec_eval read 'd\r9'
+    (b"q1 Q0 d2 1 2.0 r\rq1 Q0 d1 2 1.0 r\rq2 Q0 d3 1 1 r\r", 1),  # CR-only: one line, every measure 0
+    (b"q1 Q0 d2 1 2.0 r\r\nq1 Q0 d1 2 1.0 r\r\r\n", 2),  # a CR before a CRLF is a lone one
+])
+def test_a_lone_carriage_return_in_a_run_names_file_and_line(tmp_path, data, line):
+    path = write(tmp_path / "run", data)
+    with pytest.raises(TrecFormatError, match=re.escape(f"{path}:{line}: a carriage return (CR)") + ".*" + LONE_CR):
+        read_run(path)
+
+
+@pytest.mark.parametrize("data", [b"q1 0 d\r1 1\n", b"q1 0 d1 1\rq1 0 d2 0\r"])
+def test_a_lone_carriage_return_in_qrels_names_file_and_line(tmp_path, data):
+    path = write(tmp_path / "qrels", data)
+    with pytest.raises(TrecFormatError, match=re.escape(f"{path}:1: a carriage return (CR)") + ".*" + LONE_CR):
+        read_qrels(path)
+
+
+def test_crlf_run_and_qrels_files_still_read(tmp_path):
+    run = read_run(write(tmp_path / "run", b"q1 Q0 d2 1 2.0 r\r\nq1 Q0 d1 2 1.0 r\r\n"))
+    assert dict(run["q1"]) == {"d2": 2.0, "d1": 1.0}
+    assert read_qrels(write(tmp_path / "qrels", b"q1 0 d1 1\r\nq1 0 d2 0\r\n")) == {"q1": {"d1": 1, "d2": 0}}
+
+
+@pytest.mark.parametrize(("which", "data", "line"), [
+    ("topics", b"q1\twing flutter\rq2\tflutter\r", 1),  # used to be one query: 'q1', the whole file
+    ("topics", b"q1\twing\r\nq2\tflut\rter\r\n", 2),
+    ("topics", b"<top>\r<num> Number: 1\r<title> wing\r</top>\r", 1),
+    ("topics", b'{"_id": "q1", "text": "wing"}\r{"_id": "q2", "text": "x"}\r', 1),
+    ("qrels", b"q1 0 d1 1\rq1 0 d2 1\r", 1),
+])
+def test_a_lone_carriage_return_in_trec_files_names_file_and_line(registry, tmp_path, which, data, line):
+    params = trec_files(tmp_path, **{which: data})
+    with pytest.raises(DatasetError, match=re.escape(f"{params[which]}:{line}: a carriage return (CR)") + ".*" + LONE_CR):
+        load_dataset(DatasetSpec("t", "trec", params), registry, tmp_path)
+
+
+def test_crlf_trec_files_and_a_cr_in_an_sgml_corpus_still_read(registry, tmp_path):
+    corpus = b"<DOC>\r<DOCNO> d1 </DOCNO>\r<TEXT>wing\rflutter</TEXT>\r</DOC>\r"  # a CR is whitespace here
+    params = trec_files(tmp_path, topics=b"q1\twing flutter\r\n", qrels=b"q1 0 d1 1\r\n", corpus=corpus)
+    collection = load_dataset(DatasetSpec("t", "trec", params), registry, tmp_path)
+    assert collection.queries == {"q1": "wing flutter"}
+    assert collection.qrels == {"q1": {"d1": 1}}
+    assert [(d.id, d.text) for d in collection.docs] == [("d1", "wing flutter")]
+
+
+@pytest.mark.parametrize(("name", "data", "line"), [
+    ("qrels", b"query-id\tcorpus-id\tscore\nq1\td\r1\t1\n", 2),
+    ("qrels", b"query-id\tcorpus-id\tscore\rq1\td1\t1\r", 1),
+    ("queries", b'{"_id": "q1", "text": "wing"}\r{"_id": "q2", "text": "x"}\r', 1),
+    ("corpus", b'{"_id": "d1", "text": "wing"}\n{"_id": "d2",\r"text": "x"}\n', 2),
+])
+def test_a_lone_carriage_return_in_a_beir_file_names_file_and_line(registry, tmp_path, name, data, line):
+    folder = beir(tmp_path, **{name: data})
+    path = folder / ("qrels/test.tsv" if name == "qrels" else f"{name}.jsonl")
+    with pytest.raises(DatasetError, match=re.escape(f"{path}:{line}: a carriage return (CR)") + ".*" + LONE_CR):
+        load_beir(registry, tmp_path, folder)
+
+
+def test_crlf_beir_files_still_read(registry, tmp_path):
+    folder = write_beir(tmp_path / "b")
+    for path in (folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels/test.tsv"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    expected = load_beir(registry, tmp_path / "1", write_beir(tmp_path / "plain"))
+    collection = load_beir(registry, tmp_path / "2", folder)
+    assert (collection.queries, collection.qrels) == (expected.queries, expected.qrels)
+    assert [(d.id, d.text) for d in collection.docs] == [(d.id, d.text) for d in expected.docs]
+
+
+def _fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+def _without_hanging(read, fifo: Path):
+    """``read()``'s exception; a read that blocks on the named pipe fails the test (and is released)."""
+    box: list[BaseException] = []
+
+    def target():
+        try:
+            read()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # a writer that closes: the reader sees EOF
+        thread.join(10)
+        pytest.fail("reading a named pipe blocked")
+    assert box, "a named pipe was read as a file"
+    return box[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("reader", [read_run, read_qrels])
+def test_a_named_pipe_as_a_run_or_qrels_file_is_refused(tmp_path, reader):
+    fifo = _fifo(tmp_path)
+    exc = _without_hanging(lambda: reader(fifo), fifo)
+    assert isinstance(exc, TrecFormatError)
+    assert str(exc) == f"{fifo}: not a regular file (a named pipe)"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("which", ["topics", "qrels", "corpus"])
+def test_a_named_pipe_as_a_trec_file_is_refused(registry, tmp_path, which):
+    params = trec_files(tmp_path)
+    Path(params[which]).unlink()
+    os.mkfifo(params[which])
+    exc = _without_hanging(lambda: load_dataset(DatasetSpec("t", "trec", params), registry, tmp_path),
+                           Path(params[which]))
+    assert isinstance(exc, DatasetError)
+    assert str(exc).endswith(f" {params[which]}: not a regular file (a named pipe)")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("name", ["corpus.jsonl", "queries.jsonl"])
+def test_a_named_pipe_in_a_beir_folder_is_refused(registry, tmp_path, name):
+    folder = write_beir(tmp_path / "b")
+    (folder / name).unlink()
+    os.mkfifo(folder / name)
+    exc = _without_hanging(lambda: load_beir(registry, tmp_path, folder), folder / name)
+    assert isinstance(exc, DatasetError)
+    assert str(exc).endswith(f" {folder / name}: not a regular file (a named pipe)")
+
+
+def test_a_folder_as_a_run_or_qrels_file_is_named(tmp_path):
+    with pytest.raises(TrecFormatError, match=re.escape(f"{tmp_path}: is a folder, expected a file")):
+        read_run(tmp_path)
+    with pytest.raises(TrecFormatError, match=re.escape(f"{tmp_path}: is a folder, expected a file")):
+        read_qrels(tmp_path)
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda p: p.mkdir(), "is a folder, expected a file"),
+    (lambda p: None, "no such file"),
+    (lambda p: os.mkfifo(p), "not a regular file (a named pipe)"),
+])
+def test_the_trec_run_retriever_names_a_path_that_is_no_file(registry, tmp_path, make, expected):
+    path = tmp_path / "run"
+    make(path)
+    retriever = registry.get("retriever", "trec-run")(path="run")
+    ctx = Context(base_dir=tmp_path)
+    for step in (lambda: retriever.identity(ctx), lambda: retriever.index(None, ctx)):
+        exc = _without_hanging(step, path)  # a cell failed with a bare IsADirectoryError, or hung
+        assert isinstance(exc, TrecFormatError)  # a HarnessError: one 'error:' line naming the path
+        assert str(exc) == f"{path}: {expected}"
+
+
+@pytest.mark.parametrize(("name", "line", "char"), [
+    ("corpus", '{"_id": "d\\ud800", "text": "x"}', "D800"),
+    ("corpus", '{"_id": "d9", "text": "wing \\udfff flutter"}', "DFFF"),
+    ("corpus", '{"_id": "d9", "text": "x", "title": "\\uDBFF"}', "DBFF"),
+    ("queries", '{"_id": "q\\ud800", "text": "x"}', "D800"),
+    ("queries", '{"_id": "q9", "text": "\\ude00\\ud83d"}', "DE00"),  # a pair in the wrong order
+])
+def test_a_lone_surrogate_in_json_names_file_and_line(registry, tmp_path, name, line, char):
+    folder = write_beir(tmp_path / "b")
+    path = folder / f"{name}.jsonl"
+    with open(path, "a") as f:
+        f.write(line + "\n")
+    number = len(path.read_text().splitlines())
+    with pytest.raises(DatasetError, match=re.escape(f"{path}:{number}: a lone surrogate U+{char}")):
+        load_beir(registry, tmp_path, folder)
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_still_read(registry, tmp_path):
+    folder = write_beir(tmp_path / "b")
+    with open(folder / "queries.jsonl", "a") as f:
+        f.write('{"_id": "q9", "text": "wing \\ud83d\\ude00 \\\\ud800"}\n')  # an emoji, the text '\ud800'
+    collection = load_beir(registry, tmp_path, folder)
+    assert collection.queries["q9"] == "wing \U0001f600 \\ud800"
+
+
+@pytest.mark.parametrize("score", ["NaN", "nan", "inf", "-Infinity", "\uff11", "\u0661", "1.0", "?"])
+def test_a_first_line_that_is_no_header_is_a_judgment(registry, tmp_path, score):
+    folder = beir(tmp_path, qrels=f"q1\td1\t{score}\nq1\td3\t1\n")
+    with pytest.raises(DatasetError, match=re.escape(f"{folder / 'qrels/test.tsv'}:1: score {score!r} is not an integer")):
+        load_beir(registry, tmp_path, folder)
+
+
+@pytest.mark.parametrize("header", ["query-id\tcorpus-id\tscore", "qid\tdocid\trelevance", "q\td\tRelevance score"])
+def test_a_header_with_a_word_for_the_score_is_skipped(registry, tmp_path, header):
+    collection = load_beir(registry, tmp_path, beir(tmp_path, qrels=f"{header}\nq1\td1\t1\n"))
+    assert collection.qrels == {"q1": {"d1": 1}}

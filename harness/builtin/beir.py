@@ -58,8 +58,9 @@ _SPLIT_FILE = re.compile(r"(.+)\.tsv(?:\.gz)?")
 
 
 def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header unless its score holds a
-    digit. Scores are plain integers (``1_000`` is refused: Python reads it as 1000); ids hold no
+    """``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header only when its score is a
+    word (ASCII letters, ``-``, ``_``: ``score``) and not a number's name (``NaN``, ``inf``); else it
+    is a judgment, checked as any. Scores are plain integers (``1_000`` is refused: Python reads it as 1000); ids hold no
     whitespace or control character."""
     qrels: dict[str, dict[str, int]] = {}
     for number, line in lines(path):
@@ -73,7 +74,7 @@ def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
             )
         qid, docid, score = cols
         if not _INTEGER.fullmatch(score):
-            if number == 1 and not re.search(r"[0-9]", score):
+            if number == 1 and _HEADER_WORD.fullmatch(score) and score.lower() not in _NUMBER_NAMES:
                 continue  # the header
             raise DatasetError(f"{path}:{number}: score {score!r} is not an integer")
         grade = int(score)
@@ -90,6 +91,10 @@ def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# A header's score column: a word ("score", "relevance"); what merely holds no ASCII digit ("１",
+# "NaN") is a judgment to check, not a header to skip.
+_HEADER_WORD = re.compile(r"[A-Za-z][A-Za-z _-]*")
+_NUMBER_NAMES = {"nan", "inf", "infinity"}
 
 
 def _require_positive(path: Path, qrels: dict[str, dict[str, int]]) -> None:

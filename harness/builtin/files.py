@@ -1,6 +1,10 @@
 """Reading the files dataset providers are made of: plain or gzip text, JSONL, SGML blocks.
 
-Every reader raises ``DatasetError`` naming the file and line of a problem.
+Every reader raises ``DatasetError`` naming the file and line of a problem. Only regular files are
+read (a named pipe would block for ever); a carriage return that is not part of a CRLF line end is
+refused (CR-only line ends would make one line of the file; an SGML corpus may hold one, as
+whitespace); a lone surrogate (``"\\ud800"``) in a JSON string is refused (it cannot be written as
+UTF-8, and would fail the run far from its file).
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from pathlib import Path
 
 from ..collection import Document
 from ..datasets import DatasetError
+from ..trecfiles import LONE_CR, regular_file_problem
 
 
 def is_gzip(path: Path) -> bool:
+    if regular_file_problem(path):
+        return False  # not opened (a named pipe would block); the reader that opens it next says why
     try:
         with path.open("rb") as f:
             return f.read(2) == b"\x1f\x8b"
@@ -24,15 +31,22 @@ def is_gzip(path: Path) -> bool:
         return False  # the reader that opens it next says why
 
 
-def lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without its line end) of a UTF-8 text file, gzip-compressed or not."""
+def lines(path: Path, *, lone_cr: bool = False) -> Iterator[tuple[int, str]]:
+    """(line number, line without its line end) of a UTF-8 text file, gzip-compressed or not. A
+    carriage return but in a CRLF line end raises unless ``lone_cr`` (then it stays in the line)."""
+    problem = regular_file_problem(path)
+    if problem:
+        raise DatasetError(f"{path}: {problem}")
     opener = gzip.open if is_gzip(path) else open
     number = 0
     try:
         with opener(path, "rb") as f:
             for number, raw in enumerate(f, 1):
                 # Decoded line by line so an encoding error names its line.
-                line = raw.decode("utf-8").rstrip("\r\n")
+                line = raw.decode("utf-8")
+                line = line[:-2] if line.endswith("\r\n") else line.rstrip("\n")
+                if "\r" in line and not lone_cr:
+                    raise DatasetError(f"{path}:{number}: {LONE_CR}")
                 yield number, line.lstrip("\ufeff") if number == 1 else line
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
@@ -44,9 +58,9 @@ def lines(path: Path) -> Iterator[tuple[int, str]]:
         raise DatasetError(f"{path}: cannot read it ({exc})") from None
 
 
-def first_line(path: Path) -> str:
-    """The first non-blank line, to tell a file's format."""
-    for _, line in lines(path):
+def first_line(path: Path, *, lone_cr: bool = False) -> str:
+    """The first non-blank line, to tell a file's format (``lone_cr`` as ``lines``')."""
+    for _, line in lines(path, lone_cr=lone_cr):
         if line.strip():
             return line.strip()
     raise DatasetError(f"{path}: empty file")
@@ -72,7 +86,19 @@ def jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         if not isinstance(record, dict):
             why = f"expected a JSON object, got {type(record).__name__}"
             raise DatasetError(f"{path}:{number}: {why}")
+        # json.loads turns the escape "\\ud800" into a lone surrogate, which no UTF-8 text holds:
+        # looked for only in lines with such an escape (a C-speed search), then in the values read.
+        if "\\u" in line and _SURROGATE_ESCAPE.search(line):
+            found = _SURROGATE.search(json.dumps(record, ensure_ascii=False))
+            if found:
+                why = (f"a lone surrogate U+{ord(found.group()):04X} (an escape such as '\\ud800' without "
+                       "its pair) is not a character and cannot be written as UTF-8")
+                raise DatasetError(f"{path}:{number}: {why}")
         yield number, record
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def field(record: dict, keys: tuple[str, ...], path: Path, number: int, what: str) -> str:
@@ -160,11 +186,12 @@ def jsonl_queries(
     return queries
 
 
-def sgml_blocks(path: Path, tag: str) -> Iterator[tuple[int, str]]:
-    """(line where it opens, inner text) of each ``<tag>…</tag>`` element, tag case ignored."""
+def sgml_blocks(path: Path, tag: str, *, lone_cr: bool = False) -> Iterator[tuple[int, str]]:
+    """(line where it opens, inner text) of each ``<tag>…</tag>`` element, tag case ignored
+    (``lone_cr`` as ``lines``')."""
     opening, closing = re.compile(f"<{tag}>", re.I), re.compile(f"</{tag}>", re.I)
     start, parts = 0, []
-    for number, line in lines(path):
+    for number, line in lines(path, lone_cr=lone_cr):
         while line:
             if not start:
                 found = opening.search(line)

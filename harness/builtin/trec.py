@@ -117,7 +117,9 @@ _TITLE = re.compile(r"<(TITLE|HEADLINE)>(.*?)</\1>", re.I | re.S)
 
 
 def _read_corpus(path: Path) -> list[Document]:
-    first = first_line(path)
+    # A carriage return in an SGML corpus is whitespace in a document's text (clean() drops it), and
+    # its elements may share a line: read even with CR-only line ends. JSONL is read as any JSONL.
+    first = first_line(path, lone_cr=True)
     if first.startswith("{"):
         return jsonl_docs(path, ("_id", "id", "docno", "doc_id"), ("text", "contents", "body"))
     if first.startswith("<"):
@@ -132,7 +134,7 @@ def _read_corpus(path: Path) -> list[Document]:
 
 def _sgml_docs(path: Path) -> list[Document]:
     docs, seen = [], {}
-    for number, block in sgml_blocks(path, "DOC"):
+    for number, block in sgml_blocks(path, "DOC", lone_cr=True):
         docno = _DOCNO.search(block)
         if not docno or not docno.group(1).strip():
             raise DatasetError(f"{path}:{number}: <DOC> without <DOCNO>")

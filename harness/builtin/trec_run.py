@@ -17,7 +17,7 @@ from ..components import Context, Retriever
 from ..hookspecs import hookimpl
 from ..params import Param
 from ..ranking import Run
-from ..trecfiles import read_run
+from ..trecfiles import read_file_bytes, read_run
 
 
 class TrecRunRetriever(Retriever):
@@ -31,7 +31,8 @@ class TrecRunRetriever(Retriever):
     }
 
     def identity(self, ctx: Context) -> dict:
-        data = ctx.resolve_path(self.path).read_bytes()
+        # Missing, a folder or a named pipe (which would block) raises TrecFormatError naming it.
+        data = read_file_bytes(ctx.resolve_path(self.path))
         return {**self.config, "sha256": hashlib.sha256(data).hexdigest()}
 
     def index(self, collection, ctx: Context) -> None:

@@ -42,7 +42,7 @@ def compare_loaded(a: tuple, b: tuple, rules: Rules, notes: list[str] | None = N
     (dir_a, manifest_a, cells_a), (dir_b, manifest_b, cells_b) = a, b
     index_a = {_key(c): c for c in cells_a}
     index_b = {_key(c): c for c in cells_b}
-    pairs, changed = [], []
+    pairs, changed, data = [], [], {}
     for key, new in index_b.items():
         old = index_a.get(key)
         if old is None:
@@ -51,9 +51,16 @@ def compare_loaded(a: tuple, b: tuple, rules: Rules, notes: list[str] | None = N
             which = " and ".join(n for n, c in (("A", old), ("B", new)) if not c.ok)
             notes.append(f"{_name(key)}: failed in {which}: not compared")
             continue
+        before, after = _data_fingerprint(old), _data_fingerprint(new)
+        if before != after:  # other judgments or documents: a difference would be the data's
+            data.setdefault(key[0], (before, after))
+            continue
         pairs.append((old, new))
         if old.cell.key != new.cell.key:
             changed.append(_name(key))
+    for dataset, (before, after) in data.items():
+        notes.append(f"dataset {dataset!r} differs between the runs (its corpus, queries or judgments: fingerprint "
+                     f"{str(before)[:12]} in A, {str(after)[:12]} in B): its cells are not compared")
     if changed:
         notes.append(f"configuration or measurement settings differ between the runs (cell keys) for "
                      f"{', '.join(changed)}: differences may be intended")
@@ -74,6 +81,13 @@ def compare_loaded(a: tuple, b: tuple, rules: Rules, notes: list[str] | None = N
         "metrics": metrics, "quality": quality, "cost": cost, "notes": notes,
         "summary": {v: verdicts.count(v) for v in ("regressed", "improved", "unchanged", "not compared")},
     }
+
+
+def _data_fingerprint(cell: CellResult) -> str | None:
+    """The fingerprint of the collection a cell was evaluated on (None when not recorded)."""
+    record = cell.dataset if isinstance(cell.dataset, dict) else {}
+    value = record.get("fingerprint")
+    return value if isinstance(value, str) else None
 
 
 def _key(cell: CellResult) -> tuple[str, str, str]:

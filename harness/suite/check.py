@@ -20,6 +20,7 @@ from ..plugins import PluginError, Registry
 from .model import Cell, PipelineSpec, StageSpec, Suite
 from .schema import (
     DATASET,
+    DEFAULT_METRICS,
     DEVICE,
     EXECUTION,
     MAX_CELL_FILE,
@@ -77,6 +78,10 @@ class SuiteChecker:
         for i, device in enumerate(measure.devices):
             if not DEVICE.match(device):
                 self.problem(("measure", "devices", i), f"unknown device {device!r} (cpu, cuda, cuda:N, auto)")
+        self.repeated(("measure", "devices"), measure.devices, "device", "would run every cell on it twice")
+        if top["metrics"] == []:
+            self.problem(("metrics",), "needs at least one metric (leave metrics out for the default: "
+                         f"{', '.join(DEFAULT_METRICS)})")
         metrics = self.metrics(top["metrics"], k)
         datasets = self.unique("datasets", [self.dataset(i, d) for i, d in enumerate(_listed(raw.get("datasets")))])
         pipelines, entries = [], []
@@ -141,13 +146,26 @@ class SuiteChecker:
         base name and its values) and device: it must fit in a file name, checked before any cell
         runs rather than when its result is written."""
         reported = set()
+        slugs: dict[str, Cell] = {}  # the first cell written to each file name, folded to lower case
+        clashes = set()
         datasets = [d for d in datasets if len(d.name) <= MAX_NAME]  # a longer name is a problem already
         for i, spec in entries:
             if len(spec.base or spec.name) > MAX_NAME:
                 continue
             for dataset in datasets:
                 for device in devices:
-                    slug = Cell(dataset, spec, device).slug
+                    cell = Cell(dataset, spec, device)
+                    slug = cell.slug
+                    other = slugs.setdefault(slug.casefold(), cell)
+                    pair = (other.dataset.name, other.pipeline.name, dataset.name, spec.name)
+                    # the same cell twice is a duplicate name or device, reported as such
+                    if other.id != cell.id and pair not in clashes:
+                        clashes.add(pair)
+                        where = ("pipelines", i, "sweep" if spec.sweep else "name")
+                        self.problem(where, f"the cells {other.id} and {cell.id} would both be written to "
+                                     f"cells/{slug}.json (file names keep letters, digits and . _ + = , -, "
+                                     "turn / into __ and the rest into _, and may not differ only in case): "
+                                     "rename a dataset or pipeline" + (" or sweep other values" if spec.sweep else ""))
                     if len(slug) > MAX_CELL_FILE and i not in reported:
                         reported.add(i)
                         where = ("pipelines", i, "sweep" if spec.sweep else "name")
@@ -207,6 +225,14 @@ class SuiteChecker:
         if table.scheduler is not None and not table.scheduler.strip():
             self.problem(("execution", "scheduler"), "is empty: give an address like tcp://host:8786, or null")
         return table
+
+    def repeated(self, path: tuple, values: list, what: str, why: str) -> None:
+        """Each value listed again after its first mention, reported at its own index."""
+        seen = set()
+        for i, value in enumerate(values):
+            if value in seen:
+                self.problem(path + (i,), f"{what} {value!r} is listed twice: it {why}")
+            seen.add(value)
 
     def unique(self, key: str, items: list) -> list:
         seen = set()
@@ -287,6 +313,9 @@ class SuiteChecker:
             self.problem(path + (key,), message)
         if core["fields"] == []:
             self.problem(path + ("fields",), "must name at least one document field (title, text)")
+        elif core["fields"]:
+            self.repeated(path + ("fields",), core["fields"], "field",
+                          "would be joined into the text twice, which changes what components index")
         if isinstance(core["queries"], dict) and "seed" in core["queries"]:
             self.seed(path + ("queries", "seed"), core["queries"]["seed"])
         name = core["name"] or _default_dataset_name(provider_params.get(cls.source_param, provider), provider)

@@ -62,14 +62,43 @@ def format_path(path: tuple) -> str:
     return out
 
 
+MAX_DEPTH = 100
+"""How deeply arrays and tables may nest in a suite (the deepest real suite needs about ten):
+deeper, and the parser and the checker, which walk values recursively, would run out of stack."""
+
+_TOO_DEEP = f"nested too deeply: arrays and tables may nest at most {MAX_DEPTH} levels"
+
+
 def parse_toml(text: str, filename: str = "") -> dict:
-    """The TOML document, or SuiteError with the parser's line and column."""
+    """The TOML document, or SuiteError with the parser's line and column (or, for values nested
+    more than ``MAX_DEPTH`` levels, "nested too deeply")."""
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
         raise SuiteError([Problem("", f"invalid TOML: {exc}", line)], filename) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise SuiteError([Problem("", _TOO_DEEP)], filename) from None
+    path = too_deep(raw)
+    if path is not None:
+        raise SuiteError([Problem(format_path(path), _TOO_DEEP, locate(text, path))], filename)
+    return raw
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> tuple | None:
+    """The key path of the first value nested more than ``limit`` levels deep, or None; walked
+    without recursion, so that any depth is measured."""
+    stack: list[tuple[Any, tuple]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if len(path) > limit:
+            return path[:limit]
+        if isinstance(item, dict):
+            stack.extend((v, path + (k,)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, path + (i,)) for i, v in enumerate(item))
+    return None
 
 
 def read_suite_text(path: Path) -> str:
@@ -213,9 +242,14 @@ def _match_len(candidate: tuple, path: tuple) -> int:
 def parse_value(text: str) -> Any:
     """A ``--set`` value: TOML syntax (1.2, true, "x", [1, 2]), else the text itself."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ValueError(f"--set value {_TOO_DEEP}") from None
+    if too_deep(value) is not None:
+        raise ValueError(f"--set value {_TOO_DEEP}")
+    return value
 
 
 def split_assignment(assignment: str) -> tuple[list[str], Any]:
