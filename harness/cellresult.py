@@ -755,7 +755,7 @@ class RunManifest(Model):
                 why = param.check(self.stats[name])
                 if why:
                     raise ResultsError(f"{source}: stats.{name}: {why}")
-        wanted = (self.output or {}).get("leaderboard", LEADERBOARD_FORMATS)
+        wanted = (self.output or {}).get("leaderboard", list(LEADERBOARD_FORMATS))
         if not isinstance(wanted, list) or any(f not in LEADERBOARD_FORMATS for f in wanted):
             raise fail(source, "output.leaderboard", f"a list of {', '.join(map(repr, LEADERBOARD_FORMATS))}",
                        wanted if not isinstance(wanted, list) else next(f for f in wanted

@@ -79,6 +79,10 @@ def _parse_args(text: str, args: str) -> dict[str, Any]:
         call = ast.parse(f"f({args})", mode="eval").body
         if not isinstance(call, ast.Call) or call.args:
             raise ValueError("parameters are written name=value")
+        names = [kw.arg for kw in call.keywords if kw.arg]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # rel=2, rel=3: a dict would keep the last silently
+            raise ValueError(f"{', '.join(twice)} given twice")
         return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
     except (SyntaxError, ValueError) as exc:
         why = exc.msg if isinstance(exc, SyntaxError) else str(exc)

@@ -203,8 +203,10 @@ def test_validate_names_a_broken_data_file(capsys, write_suite, tmp_path):
 
 
 def test_validate_with_set(capsys, suite):
-    code, out, _ = run_cli(capsys, "validate", suite, "--set", 'measure.devices=["cpu", "cpu"]')
+    code, out, _ = run_cli(capsys, "validate", suite, "--set", 'measure.devices=["cpu", "auto"]')
     assert code == 0 and "2 device(s) = 4 cell(s)" in out
+    code, out, err = run_cli(capsys, "validate", suite, "--set", 'measure.devices=["cpu", "cpu"]')
+    assert code == 2 and "listed twice" in err
     code, out, err = run_cli(capsys, "validate", suite, "--set", "k=abc")
     assert code == 2 and out == "" and "k: must be a int, got str 'abc'" in err
 
@@ -369,8 +371,8 @@ def test_eval_says_when_it_ignored_a_byte_order_mark(capsys, trec_files):
 def test_eval_notes_a_judgment_repeated_with_the_same_grade(capsys, trec_files):
     qrels, run = trec_files
     qrels.write_text(qrels.read_text() + "q1 0 d1 1\n")  # again, the same grade: read once, said
-    code, out, err = run_cli(capsys, "eval", qrels, run, "-m", "AP")
+    code, _, err = run_cli(capsys, "eval", qrels, run, "-m", "AP")
     assert code == 0 and "repeated with the same grade" in err and "line 6" in err
     qrels.write_text(qrels.read_text() + "q1 0 d1 2\n")  # another grade: refused
-    code, out, err = run_cli(capsys, "eval", qrels, run, "-m", "AP")
+    code, _, err = run_cli(capsys, "eval", qrels, run, "-m", "AP")
     assert code == 2 and "judged twice (1 and 2)" in err

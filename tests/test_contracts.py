@@ -199,8 +199,8 @@ class Unprintable(RuntimeError):
         raise ValueError("no words")
 
 
-FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, OddIds, NumpyScores, Exits, Stranger, Asker,
-         Ascending, SeenOrder, Broken)
+FAKES = (WordOverlap, Reverse, Given, NaNScores, HugeScores, Twice, Colliding, OddIds, NumpyScores, Exits, Stranger,
+         Asker, Ascending, SeenOrder, Broken)
 
 
 def suite_text(pipelines: dict[str, str], metrics=("nDCG@3", "AP", "Bpref", "RR@2", "Judged@2")) -> str:

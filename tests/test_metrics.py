@@ -290,3 +290,10 @@ def test_reranked_run_round_trip_keeps_metrics(tmp_path):
         assert list(docs)[:10] == list(head[q])
         assert list(docs)[10:] == list(original[q])[10:]
     assert_same_metrics(qrels, merged, tmp_path)
+
+
+def test_a_parameter_given_twice_is_refused():
+    from harness.metrics import MetricError, parse_metric
+
+    with pytest.raises(MetricError, match="rel given twice"):
+        parse_metric("AP(rel=2, rel=3)")

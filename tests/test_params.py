@@ -72,9 +72,10 @@ def test_bounds_reject_nan():
     param = Param(float, 0.5, min=0, max=1)
     assert param.check(float("nan")) is not None
     assert "nan" in Param(float, 0.5, min=0).check(float("nan"))
-    assert Param(float, 0.5).check(float("nan")) is None  # unbounded: any float
-    assert Param(float, 0.5, min=0).check(float("inf")) is None
-    assert Param(float, 0.5, max=1).check(float("inf")) == "must be <= 1, got inf"
+    assert "finite" in Param(float, 0.5).check(float("nan"))  # a float must be finite unless declared
+    assert Param(float, 0.5, finite=False).check(float("nan")) is None  # unbounded, non-finite allowed: any float
+    assert Param(float, 0.5, min=0, finite=False).check(float("inf")) is None
+    assert Param(float, 0.5, max=1, finite=False).check(float("inf")) == "must be <= 1, got inf"
 
 
 def test_null():

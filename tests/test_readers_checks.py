@@ -378,7 +378,8 @@ def test_crlf_run_and_qrels_files_still_read(tmp_path):
 ])
 def test_a_lone_carriage_return_in_trec_files_names_file_and_line(registry, tmp_path, which, data, line):
     params = trec_files(tmp_path, **{which: data})
-    with pytest.raises(DatasetError, match=re.escape(f"{params[which]}:{line}: a carriage return (CR)") + ".*" + LONE_CR):
+    expected = re.escape(f"{params[which]}:{line}: a carriage return (CR)") + ".*" + LONE_CR
+    with pytest.raises(DatasetError, match=expected):
         load_dataset(DatasetSpec("t", "trec", params), registry, tmp_path)
 
 
@@ -427,7 +428,7 @@ def _without_hanging(read, fifo: Path):
     def target():
         try:
             read()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:  # handed to the test
             box.append(exc)
 
     thread = threading.Thread(target=target, daemon=True)
@@ -524,7 +525,8 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_still_read(registry, tmp_
 @pytest.mark.parametrize("score", ["NaN", "nan", "inf", "-Infinity", "\uff11", "\u0661", "1.0", "?"])
 def test_a_first_line_that_is_no_header_is_a_judgment(registry, tmp_path, score):
     folder = beir(tmp_path, qrels=f"q1\td1\t{score}\nq1\td3\t1\n")
-    with pytest.raises(DatasetError, match=re.escape(f"{folder / 'qrels/test.tsv'}:1: score {score!r} is not an integer")):
+    expected = f"{folder / 'qrels/test.tsv'}:1: score {score!r} is not an integer"
+    with pytest.raises(DatasetError, match=re.escape(expected)):
         load_beir(registry, tmp_path, folder)
 
 

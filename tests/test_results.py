@@ -204,12 +204,17 @@ def test_load_cell(tmp_path):
 
 
 def test_load_run_in_manifest_order_skipping_missing(tmp_path):
-    run = make_run(tmp_path, "r", cells={"d/b/cpu": "d__b__cpu", "d/a/cpu": "d__a__cpu", "d/gone/cpu": "d__gone__cpu"})
+    """An unfinished run is read with the cells it has; a finished one missing a cell is damaged."""
+    listed = {"d/b/cpu": "d__b__cpu", "d/a/cpu": "d__a__cpu", "d/gone/cpu": "d__gone__cpu"}
+    run = make_run(tmp_path, "r", status="running", cells=listed)
     for cell_id, slug in (("d/a/cpu", "d__a__cpu"), ("d/b/cpu", "d__b__cpu")):
         write_json(cell_path(run, slug), cell_dict(cell_id, slug))
     manifest, cells = load_run(str(run))
     assert manifest["run_id"] == "r"
     assert [c.cell.slug for c in cells] == ["d__b__cpu", "d__a__cpu"]
+    make_run(tmp_path, "r", status="finished", cells=listed)
+    with pytest.raises(ResultsError, match=r"d__gone__cpu\.json: .*the run finished\), got no file"):
+        load_run(str(run))
 
 
 def test_load_run_refuses_a_damaged_cell(tmp_path):

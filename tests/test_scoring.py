@@ -247,7 +247,7 @@ def test_nested_garbage_names_the_ranker_and_the_query(write_suite, tmp_path):
 
 def test_a_nested_ranker_that_cannot_score_pairs_fails_validation(write_suite):
     body = SUITE.replace('ranker = {plugin = "word-scorer"}', 'ranker = {plugin = "silent"}')
-    with pytest.raises(SuiteError, match=r"ranker.plugin.*'silent' cannot score pairs"):
+    with pytest.raises(SuiteError, match=r"ranker.plugin.*'silent' .*defines neither rerank.* nor score_pairs"):
         load_suite(write_suite(body), registry=REGISTRY)
 
 

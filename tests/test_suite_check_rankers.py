@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fakes import WordOverlap
 
 from harness.components import Ranker
 from harness.suite import SuiteError, load_suite
@@ -12,8 +13,12 @@ from harness.testing import registry_with
 class Idle(Ranker):
     """Defines neither rerank nor score_pairs."""
 
+    name = "idle"
+
 
 class Pairs(Ranker):
+    name = "pairs"
+
     def score_pairs(self, query, texts, ctx):
         return [0.0] * len(texts)
 
@@ -26,13 +31,13 @@ metrics = ["nDCG@3"]
 source = "beir:{beir}"
 [[pipelines]]
 name = "p"
-retriever = {plugin = "bm25"}
-ranker = {plugin = "%s"}
+retriever = {plugin = "overlap"}
+ranker = {plugin = "%s", depth = 5}
 """
 
 
 def test_a_ranker_that_cannot_run_is_a_validation_problem(write_suite):
-    registry = registry_with(rankers={"idle": Idle, "pairs": Pairs})
+    registry = registry_with(WordOverlap, Idle, Pairs)
     with pytest.raises(SuiteError, match=r"ranker 'idle' .* defines neither rerank"):
         load_suite(write_suite(SUITE % "idle"), registry=registry)
     assert load_suite(write_suite(SUITE % "pairs", name="ok.toml"), registry=registry).pipelines

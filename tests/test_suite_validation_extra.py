@@ -148,7 +148,7 @@ def test_run_refuses_a_results_path_that_is_not_a_folder(capsys, write_suite, tm
     (tmp_path / "file").write_text("x")
     results = where if where.startswith("/") else str(tmp_path / where)
     code = cli.main(["run", str(write_suite(BASE)), "--results", results])
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert code == 2, err
     assert "not a folder" in err and "Traceback" not in err
 

@@ -58,10 +58,11 @@ _SPLIT_FILE = re.compile(r"(.+)\.tsv(?:\.gz)?")
 
 
 def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header only when its score is a
-    word (ASCII letters, ``-``, ``_``: ``score``) and not a number's name (``NaN``, ``inf``); else it
-    is a judgment, checked as any. Scores are plain integers (``1_000`` is refused: Python reads it as 1000); ids hold no
-    whitespace or control character."""
+    """``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header only when its score is
+    words (ASCII letters, spaces, ``-``, ``_``: ``score``) and not a number's name (``NaN``,
+    ``inf``); else it is a judgment, checked as any (``１`` or ``NaN`` there used to be skipped as a
+    header). Scores are plain integers (``1_000`` is refused: Python reads it as 1000); ids hold
+    no whitespace or control character."""
     qrels: dict[str, dict[str, int]] = {}
     for number, line in lines(path):
         if not line.strip():
