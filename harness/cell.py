@@ -34,6 +34,7 @@ from .cellresult import (
     Hardware,
     Latency,
     Memory,
+    MetricProvider,
     Phase,
     StageRecord,
 )
@@ -41,6 +42,7 @@ from .collection import Collection
 from .components import Context, Progress
 from .costs import Costs
 from .datasets import DatasetError, load_dataset
+from .errors import HarnessError
 from .measure import hardware, latency
 from .measure.figures import figure
 from .measure.isolation import apply_threads
@@ -258,6 +260,8 @@ class CellRunner:
         if self.suite.output.per_query:
             result.per_query = {label: v.per_query for label, v in values.items() if v.per_query is not None}
         first = next(iter(values.values()), None)
+        result.metric_providers = {label: MetricProvider(**record) for label, record
+                                   in metric_providers(self.suite.metrics, self.registry).items()}
         result.evaluation = {
             "tool": f"pytrec_eval {provenance.version_of('pytrec-eval-terrier')} (trec_eval measures)",
             "averaging": AVERAGING,
@@ -265,6 +269,36 @@ class CellRunner:
             "queries_without_results": first.details.get("queries_without_results") if first else None,
             "details": {label: v.details for label, v in values.items()},
         }
+
+
+def metric_providers(metrics, registry: Registry) -> dict[str, dict]:
+    """Who provided each metric, by label (docs/results.md, "Metric providers"): its family, and the
+    plugin, distribution, version and origin that registered it (the registry's record, as a
+    stage's); ``computed_by`` names the library that computes it, for a built-in family that
+    pytrec_eval computes (``pytrec_eval 0.5``), else null. A family the registry does not know
+    (a metric made in code) has null provider fields."""
+    pytrec = None
+    out = {}
+    for metric in metrics:
+        try:
+            info = registry.find("metric", metric.name)
+        except HarnessError:  # unknown or provided twice: said when the suite was validated
+            info = None
+        computed_by = None
+        if info is not None and _pytrec_eval_family(info.cls):
+            pytrec = pytrec or f"pytrec_eval {provenance.version_of('pytrec-eval-terrier') or '(version unknown)'}"
+            computed_by = pytrec
+        out[metric.label] = {"family": metric.name, "plugin": info.plugin if info else None,
+                             "distribution": info.distribution if info else None,
+                             "version": info.version if info else None,
+                             "origin": info.origin if info else None, "computed_by": computed_by}
+    return out
+
+
+def _pytrec_eval_family(cls: type) -> bool:
+    """Whether a metric class is a built-in family pytrec_eval computes (builtin/measures.py: each
+    names its trec_eval measure; ``Judged``, computed by the harness, names none)."""
+    return cls.__module__ == "harness.builtin.measures" and bool(getattr(cls, "measure", ""))
 
 
 def phase_records(records: dict[str, dict]) -> dict[str, Phase]:

@@ -559,6 +559,24 @@ class StageRecord(Model):
 
 
 @model
+class MetricProvider(Model):
+    """Who provided one metric of the cell (docs/results.md, "Metric providers"): its ``family``
+    (``nDCG``), the ``plugin``, ``distribution`` and ``version`` that registered it and their
+    ``origin`` (``built-in``, ``entry point`` or ``module``), as a stage record names its component;
+    ``computed_by``: the library that computes a built-in family (``pytrec_eval 0.5``), else null.
+    Results written before metrics recorded their providers have none (an empty map)."""
+
+    family: str | None = None
+    plugin: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    origin: str | None = None
+    computed_by: str | None = None
+
+    ALWAYS = ("family", "plugin", "distribution", "version", "origin", "computed_by")
+
+
+@model
 class CostCounter(Model):
     """One cost counter of ``costs`` (harness/costs.py): checked when read, kept as the plain dict
     it is (``costs.reported`` and the leaderboard read it as one)."""
@@ -620,6 +638,7 @@ class CellResult(Model):
     metrics: dict[str, float | None] = field(default_factory=dict)
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
     evaluation: dict | None = None
+    metric_providers: dict[str, MetricProvider] = field(default_factory=dict)  # by metric label; {} before
     run_file: str | None = None
     phases: dict[str, Phase] = field(default_factory=dict)
     memory: Memory | None = None
@@ -736,6 +755,7 @@ class RunManifest(Model):
     cells: dict[str, str]
     environment: dict | None = None
     hardware: dict | None = None
+    metric_providers: dict[str, MetricProvider] | None = None  # by metric label; absent before
 
     @classmethod
     def parse(cls, data: dict, source: str, key: str = ""):
@@ -781,6 +801,7 @@ __all__ = [
     "Latency",
     "LoadAverage",
     "Memory",
+    "MetricProvider",
     "Model",
     "Offline",
     "Phase",

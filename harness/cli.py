@@ -174,9 +174,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plugins)
 
-    p = sub.add_parser("eval", help="evaluate a TREC run file against TREC qrels, like trec_eval")
-    p.add_argument("qrels")
-    p.add_argument("run")
+    p = sub.add_parser("eval", help="evaluate a TREC run file against TREC, BEIR or ir_datasets qrels, like trec_eval")
+    p.add_argument("qrels", help="a TREC qrels file, a BEIR qrels file (qrels/<split>.tsv) or irds:<ir_datasets id>")
+    p.add_argument("run", help="a TREC run file")
+    p.add_argument("--qrels-format", choices=("trec", "beir", "irds"),
+                   help="how to read QRELS (default: told by its content; an irds: prefix is an ir_datasets id)")
     p.add_argument("-m", "--measure", action="append", default=[], metavar="MEASURE",
                    help=f"measure name as in suites, e.g. nDCG@10; repeatable (default: {' '.join(EVAL_DEFAULT)})")
     p.add_argument("-q", dest="per_query", action="store_true", help="also print per-query values")
@@ -334,11 +336,12 @@ def _print_plugins(rows, broken, conflicts) -> None:
 
 def cmd_eval(args) -> int:
     from .metrics import parse_metric, trec_eval_report
-    from .trecfiles import read_qrels, read_run
+    from .trecfiles import load_qrels, read_run
 
     metrics = [parse_metric(m) for m in (args.measure or EVAL_DEFAULT)]
     notes: list[str] = []
-    qrels, run = read_qrels(args.qrels, notes=notes), read_run(args.run, notes=notes)
+    qrels = load_qrels(args.qrels, args.qrels_format, notes=notes)
+    run = read_run(args.run, notes=notes)
     report = trec_eval_report(qrels, run, metrics, per_query=args.per_query,
                               complete=args.complete, precision=args.precision)
     for note in notes:

@@ -68,6 +68,17 @@ class Component:
         return output_config(self.params, self.config)
 
     @classmethod
+    def check_config(cls, params: dict[str, Any], base_dir: Path) -> list[tuple[str | None, str]]:
+        """Problems with a stage's parameters that their declarations cannot show (a model file
+        that is missing, a value beyond what the model takes), found by ``harness validate``
+        rather than when a cell runs: ``(parameter, message)`` pairs, reported at that
+        parameter's line (``None``: at the stage's). Called once the parameters passed their
+        declared checks, with them completed by their defaults (``self.config``'s form) and the
+        suite file's folder for relative paths. Must be quick and must not download, build
+        models or import heavy libraries: it runs on every validation. Default: none."""
+        return []
+
+    @classmethod
     def summary(cls) -> str:
         doc = (cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""

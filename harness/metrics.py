@@ -2,7 +2,9 @@
 
 * ``parse_metric``: ``nDCG@10``, ``P(rel=2)@10`` or ``{metric = "hubness", k = 10}`` → a ``Metric``
   of the family a plugin registered under that name. The parser is generic (not ir_measures'),
-  so third-party families parse the same way.
+  so third-party families parse the same way. The names ir_measures and trec_eval users write
+  for the built-in families (``Recall@100``, ``ndcg_cut_10``, ``map``, ``MRR@10``, ``P_10``, any
+  letter case) are aliases: they give the family's own metric, labelled canonically (``R@100``).
 * ``evaluate``: metrics of one run against qrels, each family group in one call, averaged as
   trec_eval averages (``complete=True`` is trec_eval -c).
 * ``trec_eval_report``: what ``harness eval`` prints, in trec_eval's layout.
@@ -43,12 +45,15 @@ def parse_metric(spec: str | Mapping[str, Any], registry: Registry | None = None
         raise MetricError(
             f"a metric is a name like 'nDCG@10' or a table with 'metric', not {spec!r}"
         )
-    cls = _family(family, registry or get_registry())
+    cls, cut = _resolve(family, params, registry or get_registry())
     cutoff = params.get("cutoff")
+    written = family if family == cls.name else f"{family} ({cls.name})"
+    if cut and cutoff is None:  # trec_eval's ndcg_cut without one: a set of cutoffs there
+        raise MetricError(f"{family} needs a cutoff, e.g. {family}_10 ({cls.name}@10)")
     if cls.cutoff_rule == "required" and cutoff is None:
-        raise MetricError(f"{family} needs a cutoff, e.g. {family}@10")
+        raise MetricError(f"{written} needs a cutoff, e.g. {cls.name}@10")
     if cls.cutoff_rule == "none" and "cutoff" in params:
-        raise MetricError(f"{family} takes no cutoff")
+        raise MetricError(f"{written} takes no cutoff")
     problems = check_params(cls.params, params)
     if problems:
         listed = "; ".join(f"{key}: {why}" for key, why in problems)
@@ -103,8 +108,117 @@ def _show(spec: Any) -> str:
 def _family(name: str, registry: Registry) -> type[Metric]:
     try:
         return registry.get("metric", name)
-    except PluginError as exc:  # its message names the closest family: ndcg → nDCG
+    except PluginError as exc:  # a name two plugins provide
         raise MetricError(str(exc)) from None
+
+
+# -- aliases: other tools' names for the built-in families (builtin/measures.py, docs/metrics.md) ----
+
+_CUT = re.compile(r"(?P<base>.+?)[._](?P<k>\d+)")  # trec_eval's ndcg_cut_10, ndcg_cut.10, P_10
+_CUTS = re.compile(r"(?P<base>.+?)[._](?P<ks>\d+(?:,\d+)+)")  # trec_eval's P.5,10: several
+_SUFFIX = re.compile(r"(?P<base>.+?)(?:[._@][\d.,]*)?")  # a name without its cutoffs (iprec_at_recall_0.10)
+
+
+def _resolve(name: str, params: dict[str, Any], registry: Registry) -> tuple[type[Metric], bool]:
+    """The family ``name`` means, and whether it is a trec_eval cut measure (``ndcg_cut``), which
+    needs a cutoff. ``name`` is, in this order: an installed family's name; an alias
+    (``ALIASES``: ``Recall``, ``map``, ``MRR``); a trec_eval cut measure with its cutoff
+    (``ndcg_cut_10``, ``ndcg_cut.10``: the cutoff joins ``params``) or without one; any of those
+    in another letter case when that names a single family. Else a ``MetricError`` with the
+    closest name, an alias's family preferred (``Recal@100``: did you mean 'R@100'?)."""
+    from .builtin.measures import ALIASES, TREC_CUT
+
+    families = registry.names("metric")
+    if name in families:
+        return _family(name, registry), False
+    found = _alias(name, params, set(families), ALIASES, TREC_CUT)
+    if found is None:  # ndcg@10, recall@100, NDCG_CUT_10: one family in any letter case
+        target = _folded(families, ALIASES).get(name.lower())
+        found = (target, False) if target else _alias(
+            name, params, set(families), {}, {b.lower(): t for b, t in TREC_CUT.items()}, lower=True)
+    if found is None:
+        raise MetricError(_unknown(name, params, registry, ALIASES, TREC_CUT) + registry.broken_note("metric", name))
+    return _family(found[0], registry), found[1]
+
+
+def _alias(name: str, params: dict[str, Any], families: set[str], aliases: Mapping[str, str],
+           cuts: Mapping[str, str], lower: bool = False) -> tuple[str, bool] | None:
+    """(family, is a bare cut measure) for an alias or a trec_eval cut measure, or None."""
+    key = name.lower() if lower else name
+    target = aliases.get(key)
+    if target in families:
+        return target, False
+    match = _CUT.fullmatch(name)
+    if match and cuts.get(match["base"].lower() if lower else match["base"]) in families:
+        _merge(name, params, {"cutoff": int(match["k"])})
+        return cuts[match["base"].lower() if lower else match["base"]], False
+    if cuts.get(key) in families:
+        return cuts[key], True
+    return None
+
+
+def _folded(families: Sequence[str], aliases: Mapping[str, str]) -> dict[str, str]:
+    """Lower-case name → the one family it names (names naming two families in other cases are left out)."""
+    targets: dict[str, set[str]] = {}
+    for name in families:
+        targets.setdefault(name.lower(), set()).add(name)
+    for name, target in aliases.items():
+        if target in families:
+            targets.setdefault(name.lower(), set()).add(target)
+    return {name: next(iter(found)) for name, found in targets.items() if len(found) == 1}
+
+
+def _unknown(name: str, params: dict[str, Any], registry: Registry, aliases: Mapping[str, str],
+             cuts: Mapping[str, str]) -> str:
+    """Why ``name`` names no metric: a measure of ir_measures or trec_eval the installed families do not
+    compute, several trec_eval cutoffs in one name, or no such name (with the closest one, a family's
+    name, an alias or a trec_eval name, shown as the metric it would give: Recal@100 → R@100)."""
+    import difflib
+
+    from .builtin.measures import NO_EQUIVALENT
+
+    families = registry.names("metric")
+    installed = f"installed: {', '.join(families) or 'none'}"
+    several = _CUTS.fullmatch(name)
+    if several:
+        target = _folded(families, {**aliases, **cuts}).get(several["base"].lower())
+        if target:
+            each = ", ".join(f"{target}@{k}" for k in several["ks"].split(","))
+            return f"metric {name!r} names several measures: list each ({each})"
+    base = _SUFFIX.fullmatch(name)["base"]
+    lowered = {n.lower(): n for n in NO_EQUIVALENT}
+    known = base if base in NO_EQUIVALENT else lowered.get(base.lower())
+    if known:
+        return (f"no metric named {name!r}: {known} ({NO_EQUIVALENT[known]}) has no equivalent among the "
+                f"installed metrics (docs/metrics.md#aliases lists the names accepted); {installed}")
+    names = _folded(families, {**aliases, **cuts})
+    hint = ""
+    for word, more in _candidates(name):
+        close = difflib.get_close_matches(word.lower(), list(names), n=1, cutoff=0.5)
+        if close:
+            if more and "cutoff" not in params:
+                params = {**params, "cutoff": more}
+            hint = f" (did you mean {_shown(names[close[0]], params, registry)!r}?)"
+            break
+    return f"no metric named {name!r}{hint}; {installed}"
+
+
+def _candidates(name: str) -> list[tuple[str, int | None]]:
+    """The words to look up for a misspelt ``name``: ``ndcg_cutt_10`` without its cutoff first (with
+    the cutoff to show), then the whole name."""
+    match = _CUT.fullmatch(name)
+    return ([(match["base"], int(match["k"]))] if match else []) + [(name, None)]
+
+
+def _shown(family: str, params: dict[str, Any], registry: Registry) -> str:
+    """``family`` with ``params`` as its label (R@100), or the family's name where they do not fit it."""
+    try:
+        cls = registry.get("metric", family)
+        if check_params(cls.params, params) or (cls.cutoff_rule == "none" and "cutoff" in params):
+            return family
+        return cls(**params).label
+    except Exception:  # a plugin's family that cannot be built this way: its name will do
+        return family
 
 
 def evaluate(

@@ -62,6 +62,7 @@ class ComponentInfo:
     plugin: str
     distribution: str
     version: str
+    origin: str = "entry point"  # "built-in", "entry point" or "module" (HARNESS_PLUGIN_MODULES)
 
 
 @dataclass
@@ -71,10 +72,23 @@ class PluginInfo:
     version: str
     errors: list[str] = field(default_factory=list)
     components: list[ComponentInfo] = field(default_factory=list)
+    origin: str = "entry point"  # "built-in", "entry point" or "module" (HARNESS_PLUGIN_MODULES)
+    # error → the kinds of component it may have kept this plugin from providing (every kind for
+    # a plugin that failed to load; the hook's kind for a hook that raised or returned junk)
+    hides: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def fail(self, error: str, kinds=()) -> None:
+        """Record ``error``; ``kinds``: the kinds of component it may have hidden."""
+        self.errors.append(error)
+        self.hides.setdefault(error, set()).update(kinds)
+
+    def may_hide(self, kind: str) -> list[str]:
+        """This plugin's errors that may have kept it from providing a component of ``kind``."""
+        return [error for error in self.errors if kind in self.hides.get(error, ())]
 
 
 class PluginError(HarnessError, LookupError):
@@ -105,6 +119,7 @@ class Registry:
             hint = did_you_mean(name, known)
             raise PluginError(
                 f"no {kind} named {name!r}{hint}; installed: {', '.join(known) or 'none'}"
+                + self.broken_note(kind, name)
             )
         if len(infos) > 1:
             raise PluginError(conflict_message(infos))
@@ -115,6 +130,23 @@ class Registry:
 
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins if not p.ok]
+
+    def broken_note(self, kind: str, name: str) -> str:
+        """For an unknown name, appended to the message saying so (``"; note: plugin 'P' (D 1.0)
+        failed to load: ... — it may provide it"``, or ``""``): the broken plugins that may have
+        provided it, each with why (a plugin that failed to import may provide anything; one
+        whose hook for ``kind`` failed, components of that kind). Those named like the component
+        come first."""
+        suspects = [(p, p.may_hide(kind)) for p in self.broken()]
+        suspects = [(p, errors) for p, errors in suspects if errors]
+        key = _normal(name)
+        suspects.sort(key=lambda s: not (key in _normal(s[0].name) or key in _normal(s[0].distribution)))
+        notes = []
+        for p, errors in suspects:
+            why = "; ".join(errors)
+            what = why if why.startswith("failed to load") else f"is broken: {why}"
+            notes.append(f"; note: plugin {p.name!r} ({p.distribution} {p.version}) {what} — it may provide it")
+        return "".join(notes) + (" (`harness plugins` lists broken plugins)" if notes else "")
 
     def build(self, kind: str, table: Mapping[str, Any]):
         """A component built from a plain table, ``{"plugin": "bm25", "k1": 0.9}``, its
@@ -131,11 +163,37 @@ class Registry:
 
 
 def conflict_message(infos: list[ComponentInfo]) -> str:
-    who = " and ".join(f"{i.distribution} {i.version} (plugin {i.plugin!r})" for i in infos)
-    return (
-        f"{infos[0].kind} {infos[0].name!r} is provided by both {who}; uninstall one, or choose "
-        f"with {ALLOW_ENV}=<plugin,...>"
-    )
+    """Who provides the name, and what resolves it. A built-in always loads and cannot be
+    uninstalled, so a conflict with one is resolved on the other side: uninstall that plugin,
+    load the others without it (``HARNESS_PLUGINS``), or drop it from ``HARNESS_PLUGIN_MODULES``."""
+    def who(i: ComponentInfo) -> str:
+        if _is_builtin(i):
+            return f"{i.distribution} {i.version} (built-in {i.plugin!r})"
+        if i.origin == "module":
+            return f"{i.distribution} {i.version} (module {i.plugin!r} of {MODULES_ENV})"
+        return f"{i.distribution} {i.version} (plugin {i.plugin!r})"
+
+    head = f"{infos[0].kind} {infos[0].name!r} is provided by both {' and '.join(who(i) for i in infos)}"
+    builtin = any(_is_builtin(i) for i in infos)
+    others = [i for i in infos if not _is_builtin(i)]
+    if not builtin and all(i.origin != "module" for i in infos):
+        return f"{head}; uninstall one, or choose with {ALLOW_ENV}=<plugin,...>"
+    ways = []
+    for i in others:
+        if i.origin == "module":
+            ways.append(f"remove {i.plugin!r} from {MODULES_ENV}")
+        else:
+            ways.append(f"uninstall {i.distribution}, or load the other plugins without it: {ALLOW_ENV}=<plugin,...> "
+                        f"naming every plugin to load but {i.plugin!r}"
+                        + (f" ({DISABLE_ENV}=1 when there is none)" if builtin else ""))
+    if builtin:  # the built-ins load whatever the variables say
+        return (f"{head}; a built-in always loads and cannot be uninstalled, so leave the plugin out: "
+                f"{'; or '.join(ways)}; or give the plugin's {infos[0].kind} another name")
+    return f"{head}; keep one: {'; or '.join(ways)}"
+
+
+def _is_builtin(info: ComponentInfo) -> bool:
+    return info.origin == "built-in" or (info.distribution == "ir-harness" and info.plugin in BUILTIN_MODULES)
 
 
 def _normal(name: str) -> str:
@@ -167,7 +225,7 @@ def load_registry(env: dict | None = None) -> Registry:
     pm.add_hookspecs(hookspecs)
     plugins: list[tuple[PluginInfo, Any]] = []
     for module in BUILTIN_MODULES:
-        info = PluginInfo(module, "ir-harness", __version__)
+        info = PluginInfo(module, "ir-harness", __version__, origin="built-in")
         plugins.append((info, _register(pm, info, lambda m=module: importlib.import_module(m))))
     for ep in _entry_points():
         if not _selected(ep, env):
@@ -176,7 +234,7 @@ def load_registry(env: dict | None = None) -> Registry:
         info = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?")
         plugins.append((info, _register(pm, info, ep.load)))
     for module in _env_modules(env):
-        info = PluginInfo(module, *_distribution_of(module))
+        info = PluginInfo(module, *_distribution_of(module), origin="module")
         plugins.append((info, _register(pm, info, lambda m=module: importlib.import_module(m))))
     for info, plugin in plugins:
         if plugin is not None:
@@ -262,15 +320,23 @@ def _register(pm: pluggy.PluginManager, info: PluginInfo, load) -> Any:
         pm.register(plugin, name=f"{info.distribution}:{info.name}")
         return plugin
     except Exception as exc:  # a broken plugin is reported, not fatal
-        info.errors.append(f"failed to load: {type(exc).__name__}: {exc}")
+        info.fail(f"failed to load: {type(exc).__name__}: {exc}", HOOKS)
         return None
 
 
 def _collect(pm: pluggy.PluginManager, info: PluginInfo, plugin: Any) -> None:
-    known = [hook for hook, _ in HOOKS.values()]
+    known = {hook: kind for kind, (hook, _) in HOOKS.items()}
     for attr in dir(plugin):  # pluggy ignores a misspelt hook silently; say so instead
-        if attr not in known and pm.parse_hookimpl_opts(plugin, attr) is not None:
-            info.errors.append(f"{attr} is not a harness hook{did_you_mean(attr, known)}")
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is None:
+            continue
+        hook = opts.get("specname") or attr  # @hookimpl(specname="harness_metrics") implements that hook
+        if hook in known:
+            continue
+        hint = did_you_mean(hook, known)
+        meant = next((h for h in known if f"{h!r}" in hint), None)
+        what = attr if hook == attr else f"{attr} (specname {hook!r})"
+        info.fail(f"{what} is not a harness hook{hint}", [known[meant]] if meant else HOOKS)
     for kind, (hook_name, base) in HOOKS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             if impl.plugin is not plugin:
@@ -278,21 +344,17 @@ def _collect(pm: pluggy.PluginManager, info: PluginInfo, plugin: Any) -> None:
             try:
                 classes = impl.function() or []
             except Exception as exc:
-                info.errors.append(f"{hook_name} raised {type(exc).__name__}: {exc}")
+                info.fail(f"{hook_name} raised {type(exc).__name__}: {exc}", [kind])
                 continue
             if not isinstance(classes, (list, tuple)):
-                info.errors.append(
-                    f"{hook_name} returned {classes!r}, not a list of {base.__name__} subclasses"
-                )
+                info.fail(f"{hook_name} returned {classes!r}, not a list of {base.__name__} subclasses", [kind])
                 continue
             for cls in classes:
                 if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):
-                    info.errors.append(
-                        f"{hook_name} returned {cls!r}, not a named {base.__name__} subclass"
-                    )
+                    info.fail(f"{hook_name} returned {cls!r}, not a named {base.__name__} subclass", [kind])
                     continue
                 info.components.append(
-                    ComponentInfo(kind, cls.name, cls, info.name, info.distribution, info.version)
+                    ComponentInfo(kind, cls.name, cls, info.name, info.distribution, info.version, info.origin)
                 )
 
 

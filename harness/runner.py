@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import __version__, executors, provenance
 from .cache import ArtifactCache, cache_key
-from .cell import CellRunner, now
+from .cell import CellRunner, metric_providers, now
 from .cellresult import CellResult
 from .components import Progress
 from .errors import HarnessError, ResultsError, UsageError
@@ -134,10 +134,12 @@ def run_suite(
         manifest: dict | None = None
         try:
             with executors.create(suite, progress) as executor:  # a Dask cluster lives as long as this block
-                manifest = _start_manifest(suite, run_dir, listed, previous, outcome, executor.describe(mode))
+                registry = registry or get_registry()
+                manifest = _start_manifest(suite, run_dir, listed, previous, outcome, executor.describe(mode),
+                                           registry)
                 write_json(run_dir / MANIFEST, manifest)
                 remove_partial_files(run_dir)
-                runner = CellRunner(suite, registry or get_registry(), cache, progress, manifest["environment"])
+                runner = CellRunner(suite, registry, cache, progress, manifest["environment"])
                 jobs = []
                 data = _DataFingerprints(suite, runner.registry, notes)
                 for number, cell in enumerate(cells, 1):
@@ -344,7 +346,7 @@ def mark_leaderboard_written(run_dir: Path) -> None:
 
 
 def _start_manifest(suite: Suite, run_dir: Path, listed: dict[str, str], previous: dict, outcome: RunOutcome,
-                    executor: dict) -> dict:
+                    executor: dict, registry: Registry | None = None) -> dict:
     changes = list(previous.get("suite_changes", []))
     if outcome.resumed and (outcome.suite_changed or outcome.dropped):
         changes.append({"at": now(), "fingerprint": previous.get("suite_fingerprint"), "dropped": outcome.dropped})
@@ -361,6 +363,7 @@ def _start_manifest(suite: Suite, run_dir: Path, listed: dict[str, str], previou
         "harness": __version__,
         "k": suite.k,
         "metrics": [m.label for m in suite.metrics],
+        "metric_providers": metric_providers(suite.metrics, registry or get_registry()),
         "stats": suite.stats.to_dict(),
         "measure": suite.measure.to_dict(),
         "executor": executor,

@@ -291,3 +291,134 @@ def _id(value: str, first: bool = False) -> str:
     if value.split() != [value] or (first and value.startswith("#")):
         raise ValueError(f"id {value!r} cannot be written to a TREC file")
     return value
+
+
+# ---------------------------------------------------------------- qrels in any layout (harness eval)
+
+QRELS_FORMATS = ("trec", "beir", "irds")
+IRDS_PREFIX = "irds:"
+_OTHERWISE = "; if the lines disagree, choose a format with --qrels-format"
+_FORMAT_NAMES = {"trec": "TREC qrels", "beir": "BEIR qrels", "irds": "ir_datasets qrels"}
+_LAYOUTS = ("TREC qrels have 4 whitespace-separated columns 'qid iter docid grade', BEIR qrels "
+            "(qrels/<split>.tsv) 3 tab-separated columns 'query-id corpus-id score' under that header")
+
+
+def load_qrels(source: str | os.PathLike, qrels_format: str | None = None, *,
+               notes: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Qrels as ``{qid: {docid: grade}}`` from a TREC qrels file, a BEIR qrels file
+    (``qrels/<split>.tsv``) or an ir_datasets id (``irds:<id>``): ``qrels_format`` (``trec``,
+    ``beir``, ``irds``) or, when None, told by the source: an ``irds:`` prefix is an ir_datasets id;
+    a file by its first non-blank line (4 columns: TREC; 3 tab-separated columns, a BEIR header or a
+    judgment: BEIR). A line that fits neither, and a file that is also an ``irds:`` id, raise
+    ``TrecFormatError`` naming the file and line; so does any problem the format's reader finds,
+    with the format it was read as and why. Each reader's checks apply (``read_qrels``,
+    ``harness.builtin.beir.read_beir_qrels``), then, for BEIR and ir_datasets, the grade range and
+    at least one positive grade, as for TREC."""
+    if qrels_format is not None and qrels_format not in QRELS_FORMATS:
+        raise TrecFormatError(f"unknown qrels format {qrels_format!r}; expected one of {', '.join(QRELS_FORMATS)}")
+    text = os.fspath(source)
+    if qrels_format == "irds" or (qrels_format is None and text.startswith(IRDS_PREFIX)):
+        if qrels_format is None and not regular_file_problem(text):
+            raise TrecFormatError(f"{text}: both a file and an ir_datasets id: choose with --qrels-format "
+                                  "trec|beir (the file) or irds (the id)")
+        return _irds_qrels(text.removeprefix(IRDS_PREFIX), notes)
+    problem = regular_file_problem(text)
+    if problem:
+        hint = (f" (an ir_datasets id is read with the prefix {IRDS_PREFIX!r}: {IRDS_PREFIX}{text})"
+                if problem == "no such file" and qrels_format is None and _looks_like_irds_id(text) else "")
+        raise TrecFormatError(f"{text}: {problem}{hint}")
+    if qrels_format is None:
+        qrels_format, why = _detect_qrels_format(Path(text))
+    else:
+        why = f", as --qrels-format {qrels_format} asks"
+    try:
+        if qrels_format == "trec":
+            return _read_trec_qrels(Path(text), notes)
+        from .builtin.beir import read_beir_qrels, require_positive
+
+        qrels = read_beir_qrels(Path(text))
+        require_positive(Path(text), qrels)
+        _check_grades(text, qrels)
+        return qrels
+    except HarnessError as exc:
+        raise TrecFormatError(f"{exc}; read as {_FORMAT_NAMES[qrels_format]}{why}") from None
+
+
+def _read_trec_qrels(path: Path, notes: list[str] | None) -> dict[str, dict[str, int]]:
+    from .builtin.files import is_gzip
+
+    if is_gzip(path):  # read_qrels opens plain text only: the trec provider's reader decompresses
+        from .builtin.trec import _trec_qrels
+
+        return _trec_qrels(path)
+    return read_qrels(path, notes=notes)
+
+
+def _detect_qrels_format(path: Path) -> tuple[str, str]:
+    """(format, why) of a qrels file, told by its first non-blank line; raises when it fits none."""
+    from .builtin.files import lines
+
+    try:
+        for number, line in lines(path, lone_cr=True):  # the reader chosen refuses a lone CR itself
+            columns = line.split()
+            if not columns:
+                continue
+            tabbed = [c.strip() for c in line.strip().split("\t")]
+            where = f"line {number}"
+            if len(columns) == 4:
+                return "trec", f" (told by {where}: 4 columns, as 'qid iter docid grade'{_OTHERWISE})"
+            if len(tabbed) == 3 and all(tabbed):
+                header = [c.lower() for c in tabbed] == ["query-id", "corpus-id", "score"]
+                what = ("the header 'query-id corpus-id score'" if header
+                        else "3 tab-separated columns, as 'query-id corpus-id score'")
+                return "beir", f" (told by {where}: {what}{_OTHERWISE})"
+            if len(columns) == 3:
+                raise TrecFormatError(
+                    f"{path}:{number}: 3 columns not separated by tabs: BEIR qrels separate "
+                    "'query-id corpus-id score' with tabs, TREC qrels have 4 columns 'qid iter docid grade'; "
+                    "convert the file, or force a format with --qrels-format trec|beir")
+            raise TrecFormatError(
+                f"{path}:{number}: cannot tell the qrels format from a line of {len(columns)} column(s): "
+                f"{_LAYOUTS}; force a format with --qrels-format trec|beir{_comment_hint(columns)}")
+    except HarnessError as exc:
+        if isinstance(exc, TrecFormatError):
+            raise
+        raise TrecFormatError(str(exc)) from None  # not UTF-8, a corrupt .gz file: named by line
+    raise TrecFormatError(f"{path}: empty file, expected qrels lines ({_LAYOUTS})")
+
+
+def _irds_qrels(dataset_id: str, notes: list[str] | None) -> dict[str, dict[str, int]]:
+    from .builtin.irds import irds_qrels
+
+    if not dataset_id:
+        raise TrecFormatError(f"{IRDS_PREFIX!r}: expected an ir_datasets id after it, e.g. {IRDS_PREFIX}cranfield")
+    source = f"{IRDS_PREFIX}{dataset_id}"
+    try:
+        qrels, version = irds_qrels(dataset_id)
+    except HarnessError as exc:
+        raise TrecFormatError(f"{source}: {exc}") from None
+    if not qrels:
+        raise TrecFormatError(f"{source}: ir_datasets gave no judgments")
+    _check_grades(source, qrels)
+    if not any(g > 0 for docs in qrels.values() for g in docs.values()):
+        raise TrecFormatError(f"{source}: no positive judgment: every grade is 0 or less, so every measure would be 0")
+    if notes is not None:
+        count = sum(map(len, qrels.values()))
+        grades = sorted({g for docs in qrels.values() for g in docs.values()})
+        notes.append(f"{source}: {count} judgments of {len(qrels)} queries from ir_datasets {version}, with its "
+                     f"raw grades ({', '.join(map(str, grades[:10]))}{', ...' if len(grades) > 10 else ''}); "
+                     "a suite's 'grades' mapping is not applied here")
+    return qrels
+
+
+def _check_grades(source: str, qrels: dict[str, dict[str, int]]) -> None:
+    for qid, docs in qrels.items():
+        for docid, grade in docs.items():
+            problem = grade_problem(grade)
+            if problem:
+                raise TrecFormatError(f"{source}: query {qid!r}, document {docid!r}: {problem}")
+
+
+def _looks_like_irds_id(text: str) -> bool:
+    """Whether a missing file's name could be an ir_datasets id (``cranfield``, ``beir/scifact/test``)."""
+    return bool(re.fullmatch(r"[a-z0-9][a-z0-9_.-]*(/[a-z0-9_.-]+)*", text)) and "." not in text.rsplit("/", 1)[-1]

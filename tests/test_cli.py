@@ -280,7 +280,7 @@ def test_eval_bad_file_names_file_and_line(capsys, trec_files, tmp_path):
 
 
 def test_eval_unknown_measure_suggests(capsys, trec_files):
-    code, out, err = run_cli(capsys, "eval", *trec_files, "-m", "ndcg@10")
+    code, out, err = run_cli(capsys, "eval", *trec_files, "-m", "ndgc@10")
     assert code == 2 and out == ""
     assert err.startswith("error: ") and "nDCG" in err
     code, _, err = run_cli(capsys, "eval", *trec_files, "-m", "P@x")
@@ -349,7 +349,8 @@ def test_leaderboard_refuses_to_rank_cost_across_hardware(capsys, suite, results
     assert code == 0
     assert "note: cost columns left out: the cells were measured on 2 different machines" in err
     header = table_rows(out)[0]
-    assert header == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "status"]  # quality is still shown
+    # quality is still shown
+    assert header == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "settings", "status"]
     code, out, err = run_cli(capsys, "leaderboard", run_dir, "--mixed-hardware")
     assert code == 0 and "note:" not in err
     header = table_rows(out)[0]

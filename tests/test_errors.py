@@ -205,7 +205,7 @@ def test_eval_bad_inputs(capsys, tmp_path):
     qrels.write_text("q1 0 d1 1\n")
     run.write_text("q1 Q0 d1 1 1.0 r\n")
     refused(capsys, "eval", tmp_path / "nope", run, says=f"error: {tmp_path / 'nope'}: no such file")
-    refused(capsys, "eval", qrels, tmp_path, says=f"error: {tmp_path}: cannot read: Is a directory")
+    refused(capsys, "eval", qrels, tmp_path, says=f"error: {tmp_path}: is a folder, expected a file")
     (tmp_path / "bad.qrels").write_text("q1 0 d1 1\nq1 0 d2\n")
     refused(capsys, "eval", tmp_path / "bad.qrels", run, says=f"error: {tmp_path / 'bad.qrels'}:2: expected 4 columns")
     (tmp_path / "bad.run").write_text("q1 Q0 d1 1 high r\n")

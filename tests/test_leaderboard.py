@@ -94,7 +94,7 @@ def test_markdown_title_provenance_and_rows(first):
     rows = table_rows(text)
     header, body = rows[0], rows[1:]
     assert header == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "index s", "retrieve s", "rerank s",
-                      "status"]
+                      "settings", "status"]
     assert len(body) == 8  # one row per cell
     order = [(r[0], r[1]) for r in body]
     assert order == expected_order(first.results)
@@ -137,7 +137,7 @@ def test_rerun_shows_cached_times(write_suite, tmp_path, first):
 def test_csv_has_full_precision_values(first):
     frame = pd.read_csv(first.run_dir / "leaderboard.csv")
     assert list(frame.columns) == ["dataset", "pipeline", "device", "nDCG@3", "nDCG@3 low", "nDCG@3 high", "group",
-                                   "AP", "index s", "retrieve s", "rerank s", "status"]
+                                   "AP", "index s", "retrieve s", "rerank s", "settings", "status"]
     assert len(frame) == 8
     by_cell = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in first.results}
     for _, row in frame.iterrows():
@@ -237,7 +237,8 @@ def test_cost_columns_next_to_quality(write_suite, tmp_path):
     outcome = run(write_suite, tmp_path, COST)
     text = (outcome.run_dir / "leaderboard.md").read_text()
     rows = table_rows(text)
-    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", *COST_COLUMNS, "Pareto", "status"]
+    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", *COST_COLUMNS, "settings", "Pareto",
+                       "status"]
     cells = {(c["cell"]["dataset"], c["cell"]["pipeline"]): c for c in outcome.results}
     for row in rows[1:]:
         cell = cells[(row[0], row[1])]
@@ -263,7 +264,7 @@ def test_cost_from_different_hardware_is_not_ranked_together(write_suite, tmp_pa
     write_leaderboard(outcome.run_dir)
     text = (outcome.run_dir / "leaderboard.md").read_text()
     rows = table_rows(text)
-    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "status"]  # quality only
+    assert rows[0] == ["dataset", "pipeline", "device", "nDCG@3", "group", "AP", "settings", "status"]  # quality only
     assert len(rows) == 9
     note = next(line for line in text.splitlines() if "cost columns left out" in line)
     assert "2 different machines" in note and "Another CPU" in note and "--mixed-hardware" in note
@@ -272,8 +273,8 @@ def test_cost_from_different_hardware_is_not_ranked_together(write_suite, tmp_pa
     write_leaderboard(outcome.run_dir, mixed_hardware=True)
     mixed = (outcome.run_dir / "leaderboard.md").read_text()
     header = table_rows(mixed)[0]
-    assert header[6:-1] == [*COST_COLUMNS, "hardware", "Pareto"] and "cost columns left out" not in mixed
-    hashes = {r[-3] for r in table_rows(mixed)[1:] if r[-1] == "ok"}
+    assert header[6:-1] == [*COST_COLUMNS, "hardware", "settings", "Pareto"] and "cost columns left out" not in mixed
+    hashes = {r[-4] for r in table_rows(mixed)[1:] if r[-1] == "ok"}
     assert len(hashes) == 2 and moved["hardware"]["hash"] in hashes
 
 

@@ -49,8 +49,12 @@ def test_other_spellings_print_canonically(spec, label):
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("ndcg@10", "no metric named 'ndcg' \\(did you mean 'nDCG'\\?\\)"),
-        ("Precision@10", "no metric named 'Precision'"),
+        ("nDGC@10", "no metric named 'nDGC' \\(did you mean 'nDCG@10'\\?\\)"),
+        ("Recal@100", "no metric named 'Recal' \\(did you mean 'R@100'\\?\\)"),  # not Rprec
+        ("Recall", "Recall \\(R\\) needs a cutoff, e.g. R@10"),
+        ("ndcg_cut", "ndcg_cut needs a cutoff, e.g. ndcg_cut_10 \\(nDCG@10\\)"),
+        ("bpref@10", "bpref \\(Bpref\\) takes no cutoff"),
+        ("recall_100@100", "cutoff given twice"),
         ("P", "P needs a cutoff, e.g. P@10"),
         ("R", "R needs a cutoff, e.g. R@10"),
         ("Rprec@10", "Rprec takes no cutoff"),
@@ -84,6 +88,7 @@ class Hubness(Metric):
     params = {"k": Param(int, 10, min=1)}
     cutoff_rule = "none"
     per_query = False
+    upper_bound = None  # a count: its value here is 3.0
     requires = ("embeddings",)
 
     def evaluate(self, qrels, run, ctx):
@@ -131,8 +136,9 @@ def test_third_party_families_parse_the_same_way():
     assert parse_metric("Alpha@3", registry).label == "Alpha@3"
     with pytest.raises(MetricError, match="hub-ness takes no cutoff"):
         parse_metric("hub-ness@10", registry)
-    with pytest.raises(MetricError, match="did you mean 'Alpha'"):
-        parse_metric("alpha", registry)
+    assert parse_metric("alpha@2", registry).label == "Alpha@2"  # another letter case
+    with pytest.raises(MetricError, match="did you mean 'Alpha@2'"):
+        parse_metric("Alpah@2", registry)
 
 
 # --- evaluate ----------------------------------------------------------------------------------

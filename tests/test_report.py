@@ -200,9 +200,21 @@ def test_nightly_example_is_consistent():
     assert suite.measure.repetitions >= 10  # enough passes for the rank test to reach p < 0.01
     assert [d.provider for d in suite.datasets] == ["irds"]
     text = (root / ".github" / "workflows" / "nightly.yml").read_text()
-    assert "harness run suites/nightly.toml" in text and 'harness report "$HISTORY"' in text
+    assert "harness run suites/nightly.toml" in text and 'harness report "$RESULTS"' in text
     yaml = pytest.importorskip("yaml")
-    steps = yaml.safe_load(text)["jobs"]["nightly"]["steps"]
+    jobs = yaml.safe_load(text)["jobs"]
+    job = jobs["nightly"]
+    assert job["env"]["RESULTS"] == "results" and job["env"]["HISTORY"] == "results/nightly"
+    steps = job["steps"]
     save = next(s for s in steps if s.get("name") == "Save the run history")
     assert save["if"] == "always()" and save["uses"].startswith("actions/cache/save@")
-    assert next(s for s in steps if s.get("name") == "Upload the report")["if"] == "always()"
+    # the history pages (index, reports, leaderboards) are gathered and published, regression or not
+    gather = next(s for s in steps if s.get("name") == "Gather the history pages")
+    assert gather["if"] == "always()" and all(n in gather["run"] for n in ("index.*", "report.*", "leaderboard.html"))
+    upload = next(s for s in steps if s.get("name") == "Upload the report")
+    assert upload["if"] == "always()" and upload["with"]["path"] == "site/"
+    pages = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert pages["with"]["path"] == "site/" and "always()" in pages["if"]
+    assert jobs["pages"]["needs"] == "nightly" and "always()" in jobs["pages"]["if"]
+    assert jobs["pages"]["steps"][0]["uses"].startswith("actions/deploy-pages@")
+    assert jobs["pages"]["permissions"] == {"pages": "write", "id-token": "write"}

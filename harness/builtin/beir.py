@@ -37,12 +37,12 @@ class BeirProvider(DatasetProvider):
                 f"no split {self.split!r} in {folder / 'qrels'}{hint}; "
                 f"available: {', '.join(split_files) or 'none'}"
             )
-        qrels = _beir_qrels(split_files[self.split])
-        _require_positive(split_files[self.split], qrels)
+        qrels = read_beir_qrels(split_files[self.split])
+        require_positive(split_files[self.split], qrels)
         # queries.jsonl holds the queries of every split (MS MARCO's 500k training queries with
         # its dev ones): keep this split's queries and the unjudged ones, as CISI has.
         elsewhere = {
-            qid for name, p in split_files.items() if name != self.split for qid in _beir_qrels(p)
+            qid for name, p in split_files.items() if name != self.split for qid in read_beir_qrels(p)
         }
         queries = jsonl_queries(plain_or_gz(folder / "queries.jsonl"), ("_id",), ("text",))
         queries = {q: text for q, text in queries.items() if q in qrels or q not in elsewhere}
@@ -57,12 +57,17 @@ class BeirProvider(DatasetProvider):
 _SPLIT_FILE = re.compile(r"(.+)\.tsv(?:\.gz)?")
 
 
-def _beir_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header only when its score is
+def read_beir_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """A BEIR qrels file (``qrels/<split>.tsv``, plain or gzip-compressed) as ``{qid: {docid:
+    grade}}``: the provider's reader, and ``harness eval``'s for BEIR qrels.
+
+    ``query-id<TAB>corpus-id<TAB>score`` lines; the first is a header only when its score is
     words (ASCII letters, spaces, ``-``, ``_``: ``score``) and not a number's name (``NaN``,
     ``inf``); else it is a judgment, checked as any (``１`` or ``NaN`` there used to be skipped as a
     header). Scores are plain integers (``1_000`` is refused: Python reads it as 1000); ids hold
-    no whitespace or control character."""
+    no whitespace or control character. A byte order mark at the start is dropped, a carriage
+    return but in a CRLF line end refused (``files.lines``). Problems raise ``DatasetError`` naming
+    the file and line."""
     qrels: dict[str, dict[str, int]] = {}
     for number, line in lines(path):
         if not line.strip():
@@ -98,7 +103,7 @@ _HEADER_WORD = re.compile(r"[A-Za-z][A-Za-z _-]*")
 _NUMBER_NAMES = {"nan", "inf", "infinity"}
 
 
-def _require_positive(path: Path, qrels: dict[str, dict[str, int]]) -> None:
+def require_positive(path: Path, qrels: dict[str, dict[str, int]]) -> None:
     """The split evaluated has judgments, and at least one positive (else every measure is 0)."""
     if not qrels:
         raise DatasetError(f"{path}: empty file, expected 'query-id<TAB>corpus-id<TAB>score' lines")

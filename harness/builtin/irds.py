@@ -20,21 +20,16 @@ class IrdsProvider(DatasetProvider):
     params = {"id": Param(str, help="ir_datasets id, e.g. 'cranfield' or 'beir/scifact/test'")}
 
     def load(self, ctx: Context) -> Collection:
-        try:
-            import ir_datasets  # reads IR_DATASETS_HOME now, on first import
-        except ImportError:
-            raise DatasetError("needs ir_datasets: pip install ir_datasets") from None
+        ir_datasets = _import()  # reads IR_DATASETS_HOME now, on first import
         with ctx.progress.task(f"ir_datasets {self.id}"), _quiet(ir_datasets):
-            dataset = self._lookup(ir_datasets)
+            dataset = _lookup(ir_datasets, self.id)
             try:
                 docs = [
                     Document(d.doc_id, _irds_text(d), getattr(d, "title", "") or "")
                     for d in dataset.docs_iter()
                 ]
                 queries = {q.query_id: _irds_text(q) for q in dataset.queries_iter()}
-                qrels: dict[str, dict[str, int]] = {}
-                for row in dataset.qrels_iter():
-                    qrels.setdefault(row.query_id, {})[row.doc_id] = int(row.relevance)
+                qrels = _qrels(dataset)
             except Exception as exc:
                 if "download" not in str(exc).lower():
                     raise
@@ -51,25 +46,57 @@ class IrdsProvider(DatasetProvider):
         parent = self.id.rsplit("/", 1)[0] if "/" in self.id else self.id
         return {"id": f"{parent}/{split}"}
 
-    def _lookup(self, ir_datasets):
+
+def irds_qrels(dataset_id: str) -> tuple[dict[str, dict[str, int]], str]:
+    """The qrels alone of an ir_datasets id, as ``{qid: {docid: grade}}`` with ir_datasets' raw
+    grades, and ir_datasets' version (``harness eval irds:<id> RUN``). Only the qrels are read (no
+    documents); ir_datasets downloads them on first use into IR_DATASETS_HOME. Unknown ids,
+    ids without qrels and failed downloads raise ``DatasetError``, as the provider's."""
+    ir_datasets = _import()
+    with _quiet(ir_datasets):
+        dataset = _lookup(ir_datasets, dataset_id, ("qrels",))
         try:
-            dataset = ir_datasets.load(self.id)
-        except KeyError:
-            hint = did_you_mean(self.id, list(ir_datasets.registry))
-            raise DatasetError(
-                f"unknown ir_datasets id {self.id!r}{hint}; see https://ir-datasets.com for the ids"
-            ) from None
-        present = {
-            "documents": dataset.has_docs(),
-            "queries": dataset.has_queries(),
-            "qrels": dataset.has_qrels(),
-        }
-        missing = [part for part, has in present.items() if not has]
-        if missing:
-            subsets = [i for i in ir_datasets.registry if i.startswith(self.id + "/")][:5]
-            hint = f"; choose a subset such as {', '.join(subsets)}" if subsets else ""
-            raise DatasetError(f"ir_datasets id {self.id!r} has no {', '.join(missing)}{hint}")
-        return dataset
+            qrels = _qrels(dataset)
+        except Exception as exc:
+            if "download" not in str(exc).lower():
+                raise
+            raise DatasetError(_download_help(dataset_id, exc)) from exc
+    return qrels, ir_datasets.__version__
+
+
+def _import():
+    try:
+        import ir_datasets  # reads IR_DATASETS_HOME now, on first import
+    except ImportError:
+        raise DatasetError("needs ir_datasets: pip install ir_datasets") from None
+    return ir_datasets
+
+
+def _qrels(dataset) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    for row in dataset.qrels_iter():
+        qrels.setdefault(row.query_id, {})[row.doc_id] = int(row.relevance)
+    return qrels
+
+
+_PARTS = {"documents": "has_docs", "queries": "has_queries", "qrels": "has_qrels"}
+
+
+def _lookup(ir_datasets, dataset_id: str, parts: tuple[str, ...] = tuple(_PARTS)):
+    """The dataset of ``dataset_id``, which must have each of ``parts``."""
+    try:
+        dataset = ir_datasets.load(dataset_id)
+    except KeyError:
+        hint = did_you_mean(dataset_id, list(ir_datasets.registry))
+        raise DatasetError(
+            f"unknown ir_datasets id {dataset_id!r}{hint}; see https://ir-datasets.com for the ids"
+        ) from None
+    missing = [part for part in parts if not getattr(dataset, _PARTS[part])()]
+    if missing:
+        subsets = [i for i in ir_datasets.registry if i.startswith(dataset_id + "/")][:5]
+        hint = f"; choose a subset such as {', '.join(subsets)}" if subsets else ""
+        raise DatasetError(f"ir_datasets id {dataset_id!r} has no {', '.join(missing)}{hint}")
+    return dataset
 
 
 def _irds_text(record) -> str:

@@ -299,6 +299,46 @@ class Judged(TrecEvalMetric):
 
 FAMILIES = [AP, nDCG, P, R, RR, Rprec, Bpref, Judged]
 
+# -- other tools' names (docs/metrics.md, "Aliases") --------------------------------------------------
+# Each name below computes exactly the value of the family it names: a suite may write it, and the
+# metric is recorded under the family's canonical label (``Recall@100`` → ``R@100``). Resolved by
+# ``harness.metrics.parse_metric`` after the installed families' own names, and in any letter case.
+
+# Names written like a family (a cutoff after @, parameters in parentheses): ir_measures' own aliases
+# (MAP, NDCG, Precision, Recall, MRR, RPrec, BPref) and trec_eval's measures without a cutoff.
+ALIASES: dict[str, str] = {
+    "MAP": "AP",  # ir_measures
+    "map": "AP",  # trec_eval map (over the whole ranking; map@k is map_cut.k)
+    "NDCG": "nDCG",  # ir_measures
+    "ndcg": "nDCG",  # trec_eval ndcg: no cutoff (ndcg_cut.k has one)
+    "Precision": "P",  # ir_measures
+    "Recall": "R",  # ir_measures
+    "MRR": "RR",  # ir_measures; MRR@10 is RR@10
+    "recip_rank": "RR",  # trec_eval
+    "RPrec": "Rprec",  # ir_measures
+    "BPref": "Bpref",  # ir_measures
+    "bpref": "Bpref",  # trec_eval
+}
+
+# trec_eval's measures with a cutoff, written name_k or name.k (trec_eval's and pytrec_eval's
+# spellings) or name@k: the family at cutoff k. Without a cutoff they name a set of cutoffs in
+# trec_eval (P: P.5 to P.1000), so there they are refused, saying what to write.
+TREC_CUT: dict[str, str] = {"map_cut": "AP", "ndcg_cut": "nDCG", "P": "P", "recall": "R"}
+
+# ir_measures and trec_eval measures that no built-in family computes (name → the tool): said so in the
+# error instead of a did-you-mean (which would point at a different measure: gm_map is not map, success_1 not P@1).
+NO_EQUIVALENT: dict[str, str] = {
+    **dict.fromkeys(["ERR", "nERR_IA", "ERR_IA", "NERR8", "NERR9", "NERR10", "NERR11", "Success",
+                     "NumRel", "NumRet", "NumRelRet", "NumQ", "SetP", "SetRelP", "SetR", "SetF", "SetAP", "IPrec",
+                     "RBP", "SDCG", "alpha_nDCG", "alpha_DCG", "NRBP", "nNRBP", "AP_IA", "MAP_IA", "P_IA",
+                     "StRecall", "BPM", "INST", "INSQ", "Compat", "Accuracy"], "ir_measures"),
+    **dict.fromkeys(["num_q", "num_ret", "num_rel", "num_rel_ret", "num_nonrel_judged_ret", "gm_map", "gm_bpref",
+                     "Rprec_mult", "iprec_at_recall", "11pt_avg", "success", "set_P", "set_recall", "set_map",
+                     "set_F", "set_relative_P", "relative_P", "utility", "binG", "G", "ndcg_rel", "Rndcg",
+                     "relstring", "runid"], "trec_eval"),
+    "infAP": "ir_measures and trec_eval",
+}
+
 
 @hookimpl
 def harness_metrics():

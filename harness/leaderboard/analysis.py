@@ -86,6 +86,9 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "run": _run_info(manifest),
         "metrics": metrics,
+        # who provided each metric, and the header's words for it (render.py, html.py)
+        "metric_providers": (providers := metric_providers(manifest, cells, metrics)),
+        "metrics_source": metrics_source(metrics, providers),
         "primary": primary,
         "datasets": list(dict.fromkeys(r["dataset"] for r in rows)),
         "columns": columns,
@@ -166,6 +169,61 @@ def _grouped(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     for row in rows:
         out.setdefault((row["dataset"], row["device"]), []).append(row)
     return out
+
+
+LEGACY_SOURCE = "trec_eval measures (pytrec_eval)"  # what runs that recorded no providers are described as
+
+
+def metric_providers(manifest: dict, cells: list[CellResult], metrics: list[str]) -> dict[str, list[dict]]:
+    """Each metric's providers (cell results' ``metric_providers``, docs/results.md), by label, in
+    ``metrics`` order: every distinct record the cells hold (two when a plugin was upgraded between
+    a run and its resume), else the manifest's; a metric none records is left out (a run written
+    before providers were recorded has none)."""
+    out: dict[str, list[dict]] = {}
+    for cell in cells:
+        for label, record in cell.metric_providers.items():
+            entry = record.to_dict() if hasattr(record, "to_dict") else dict(record)
+            if entry not in out.setdefault(label, []):
+                out[label].append(entry)
+    listed = manifest.get("metric_providers")
+    if isinstance(listed, dict):
+        for label, record in listed.items():
+            if label not in out and isinstance(record, dict):
+                out[label] = [dict(record)]
+    order = {label: i for i, label in enumerate(metrics)}
+    return dict(sorted(out.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+def metrics_source(metrics: list[str], providers: dict[str, list[dict]]) -> str:
+    """Where the metrics come from, for the header: ``trec_eval measures (pytrec_eval 0.5)``,
+    ``Judged@10 (computed by ir-harness 0.1.0)``, ``ERR@10 (ir-harness-robustness 0.1.0)``,
+    joined; a run without provider records gets the words it always had."""
+    if not providers:
+        return LEGACY_SOURCE
+    groups: dict[str, list[str]] = {}
+    for label in [*metrics, *(m for m in providers if m not in metrics)]:
+        for record in providers.get(label) or [{}]:
+            groups.setdefault(_provider_words(record), []).append(label)
+    parts = []
+    for words, labels in groups.items():
+        if words.startswith("pytrec_eval"):
+            parts.append(f"trec_eval measures ({words})")
+        else:
+            parts.append(f"{', '.join(labels)} ({words})")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _provider_words(record: dict) -> str:
+    if record.get("computed_by"):
+        return str(record["computed_by"])
+    if not record.get("distribution"):
+        return "provider not recorded"
+    words = " ".join(str(x) for x in (record["distribution"], record.get("version")) if x)
+    if record.get("origin") == "built-in":
+        return f"computed by {words}"
+    plugin = record.get("plugin")
+    return words + (f", plugin {plugin}" if plugin and plugin != record["distribution"] and
+                    plugin.replace("_", "-") not in record["distribution"] else "")
 
 
 def _run_info(manifest: dict) -> dict:

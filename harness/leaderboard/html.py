@@ -14,7 +14,7 @@ from html import escape
 
 from . import compressed_view, stages
 from .page import bullets, cell, number, page, table, text_cell
-from .render import axis_short, axis_words, cell_text, legend, statistics_text, table_columns
+from .render import axis_short, axis_words, cell_text, legend, metrics_source, statistics_text, table_columns
 
 DRAW = r"""
 function draw(data) {
@@ -77,8 +77,8 @@ def _meta(data: dict) -> list[str]:
              f"{escape(str(run.get('finished') or '-'))}",
              f"harness {escape(str(run.get('harness')))}; Python {escape(str(env.get('python')))}; host "
              f"{escape(str(env.get('host')))}; CPU {escape(str(env.get('cpu')))}",
-             f"retrieval depth k = {run.get('k')}; metrics: trec_eval measures, mean over every judged query "
-             "(trec_eval -c)"]
+             f"retrieval depth k = {run.get('k')}; metrics: {escape(metrics_source(data))}, mean over every judged "
+             "query (trec_eval -c)"]
     if data["cost"]["refusal"]:
         items.append(escape(data["cost"]["refusal"]))
     if data["rows"]:

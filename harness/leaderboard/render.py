@@ -77,6 +77,12 @@ def cell_text(row: dict, column: str, data: dict) -> str:
     return text + CACHED_MARK if column in row.get("cached_counts", ()) and text != "-" else text
 
 
+def metrics_source(data: dict) -> str:
+    """Who provided the metrics (analysis.py's ``metrics_source``: ``trec_eval measures (pytrec_eval
+    0.5) and ERR@10 (ir-harness-robustness 0.1.0)``); a leaderboard dict without it, the old words."""
+    return data.get("metrics_source") or "trec_eval measures (pytrec_eval)"
+
+
 def render_markdown(data: dict) -> str:
     from tabulate import tabulate
 
@@ -86,7 +92,7 @@ def render_markdown(data: dict) -> str:
         "",
         f"- status: {run.get('status')}; started {run.get('started')}, finished {run.get('finished') or '-'}",
         f"- harness {run.get('harness')}; Python {env.get('python')}; host {env.get('host')}; CPU {env.get('cpu')}",
-        f"- retrieval depth k = {run.get('k')}; metrics: trec_eval measures (pytrec_eval), mean over every "
+        f"- retrieval depth k = {run.get('k')}; metrics: {metrics_source(data)}, mean over every "
         "judged query, a query with no results scores 0 (trec_eval -c)",
         "- times: wall seconds of each phase in this run; `cached` = served from the artifact cache or "
         "shared with an earlier cell, not measured here",

@@ -10,6 +10,10 @@ Cost counters (the cell result's ``costs``, harness/costs.py) add a column each,
 the counter's mean per query. Counts do not depend on the hardware, so they are shown either way;
 a counter whose counts are incomplete (a cached run recorded before counters existed) shows none.
 Each is a Pareto axis too (``cost_axes``), lower being better.
+
+``settings``: what the pipeline's first stage computed with, from its stage record's
+``identity`` (``settings_text``): ``bm25: k1=1.5 b=0.75 method=lucene ... preset=bm25s``, so
+two BM25 pipelines are told apart by their settings, not only by their names.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def base_rows(manifest: dict, cells: list[CellResult], mixed_hardware: bool = Fa
             row[COUNTER + name] = reported(entry, name, f"cell {cell.cell.id}") if cell.ok else None
         if show_cost and mixed_hardware:
             row["hardware"] = cell.hardware.hash if cell.hardware else None
+        row["settings"] = settings_text(cell)
         row["status"] = "ok" if cell.ok else f"failed: {cell.error.type if cell.error else 'unknown'}"
         rows.append(row)
 
@@ -83,6 +88,27 @@ def base_rows(manifest: dict, cells: list[CellResult], mixed_hardware: bool = Fa
         return (dataset_order.get(row["dataset"], len(dataset_order)), missing, 0 if missing else -value, number)
 
     return [row for _, row in sorted(enumerate(rows), key=order)]
+
+
+def settings_text(cell: CellResult) -> str | None:
+    """``plugin: key=value key=value ...`` from the first stage's recorded identity: its plain values
+    (strings, numbers, booleans, null as ``none``), leaving out nested tables and lists and
+    content hashes (64 hex digits); None when the cell recorded no identity."""
+    stage = cell.stages[0] if cell.stages else None
+    identity = stage.identity if stage else None
+    if not isinstance(identity, dict) or not identity:
+        return None
+    parts = []
+    for key, value in identity.items():
+        if value is None:
+            value = "none"
+        elif not isinstance(value, (str, int, float, bool)):
+            continue
+        elif isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+            continue
+        parts.append(f"{key}={value}")
+    # spaces, not commas, between settings: a CSV field stays unquoted
+    return f"{stage.plugin}: {' '.join(parts)}" if stage.plugin else " ".join(parts)
 
 
 def metric_labels(manifest: dict, cells: list[CellResult]) -> list[str]:

@@ -1,9 +1,9 @@
 """``harness report`` and ``harness compare`` on the command line (wired into cli.py).
 
-Exit status: ``report`` 1 when the latest run regressed, else 0; ``compare`` 0 whatever it finds
-(it informs, ``report`` gates); both 2 for a folder that holds no run or a damaged one (a
-``HarnessError``, which ``harness.cli.main`` prints; see its docstring for every status). Heavy
-modules load inside the commands.
+Exit status: ``report`` 1 when the latest run regressed (of any suite, for a folder of suites), else
+0; ``compare`` 0 whatever it finds (it informs, ``report`` gates); both 2 for a folder that holds no
+run or a damaged one (a ``HarnessError``, which ``harness.cli.main`` prints; see its docstring for
+every status). Heavy modules load inside the commands.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ def probability(text: str) -> float:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("report", help="trends and regressions over a suite's runs (exit 1 on a regression)")
-    p.add_argument("results_dir", help="a suite's results folder, e.g. results/nightly")
+    p.add_argument("results_dir", help="a suite's results folder, e.g. results/nightly; or a folder of suite "
+                   "folders (results/): every suite's report and index.html over them")
     p.add_argument("--reference", metavar="RUN_ID", help="compare the latest run with this run (default: the previous)")
     _cost_options(p)
-    p.add_argument("--out", metavar="DIR", help="where report.html and report.json go (default: RESULTS_DIR)")
+    p.add_argument("--out", metavar="DIR", help="where report.html and report.json go (default: RESULTS_DIR; "
+                   "for a folder of suites, OUT/<suite>/ and OUT/index.html)")
     p.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     p.set_defaults(func=cmd_report)
 
@@ -62,11 +64,21 @@ def _cost_options(p) -> None:
 
 
 def cmd_report(args) -> int:
-    from . import summary_text, write_report
+    from . import suite_folders, summary_text, write_report, write_reports
 
-    report, written = write_report(args.results_dir, args.out, reference=args.reference,
-                                   threshold=args.threshold, cost_alpha=args.cost_alpha,
-                                   mixed_hardware=args.mixed_hardware)
+    options = {"reference": args.reference, "threshold": args.threshold, "cost_alpha": args.cost_alpha,
+               "mixed_hardware": args.mixed_hardware}
+    if suite_folders(args.results_dir):  # a folder of suites: each one's report, and the index
+        entries, index = write_reports(args.results_dir, args.out, **options)
+        if args.json:
+            print(index[0].read_text(), end="")
+        else:
+            for e in entries:
+                print(summary_text(e["report"], e["written"]) if e["report"] else f"{e['suite']}: {e['error']}\n",
+                      end="")
+            print(f"index: {index[1]}")
+        return 1 if any(e["report"] and e["report"]["regressions"] for e in entries) else 0
+    report, written = write_report(args.results_dir, args.out, **options)
     print(written[0].read_text() if args.json else summary_text(report, written), end="")
     return 1 if report["regressions"] else 0
 

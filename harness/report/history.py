@@ -2,18 +2,25 @@
 
 The history is every finished run in a suite's results folder, oldest first (unfinished runs are
 left out, and said so). The latest run is compared with a reference: the run before it, or one
-pinned by id (``--reference``), by the rules of rules.py. ``report.json`` is this dict.
+pinned by id (``--reference``), by the rules of rules.py. Every earlier night is compared with the
+night before it by the same rules (``compare_loaded``), so the history shows every regression
+``harness report`` would have flagged when that night ran (``past_regressions``), and each run
+says what changed from the run before it that makes cost incomparable or explains a step (its
+hardware fingerprint, the harness version). ``report.json`` is this dict.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from ..cellresult import CellId, fail
 from ..errors import NotFoundError, ResultsError
 from ..leaderboard.analysis import run_settings
+from ..measure.hardware import describe
 from ..results import MANIFEST, load_run, read_run_json, run_dirs
 from .compare import compare_loaded
 from .rules import FIGURES, LOWER_IS_BETTER, Rules, figure_value, interval
@@ -49,13 +56,15 @@ def build_report(results_dir: str | Path, *, reference: str | None = None, thres
         comparison = compare_loaded(ref, latest, Rules(stats, threshold, cost_alpha, mixed_hardware))
     rows = (comparison["quality"] + comparison["cost"]) if comparison else []
     regressions = [r for r in rows if r["verdict"] == "regressed"]
-    trend = trends(history, regressions, notes)
+    past = past_regressions(history, threshold, cost_alpha, mixed_hardware,
+                            comparison if ref is not None and ref is history[-2] else None)
+    trend = trends(history, regressions, notes, past)
     return {
         "schema": SCHEMA,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "suite": latest[1].get("suite"),
         "results_dir": str(results_dir),
-        "runs": [_run(path, manifest) for path, manifest, _ in history],
+        "runs": _runs(history),
         "latest": latest[0].name,
         "reference": ref[0].name if ref else None,
         "reference_pinned": reference is not None,
@@ -63,6 +72,7 @@ def build_report(results_dir: str | Path, *, reference: str | None = None, thres
         "regressions": regressions,
         "improvements": [r for r in rows if r["verdict"] == "improved"],
         "comparison": comparison,
+        "past_regressions": past,
         "trends": trend,
         "notes": notes + (comparison["notes"] if comparison else []),
     }
@@ -86,17 +96,66 @@ def _reference(history: list[tuple], pinned: str | None):
     raise NotFoundError(f"no finished run {pinned!r} to use as the reference (finished runs: {names})")
 
 
-def _run(path: Path, manifest: dict) -> dict:
-    env = manifest.get("environment") or {}
-    return {"run_id": path.name, "started": manifest.get("started"), "finished": manifest.get("finished"),
-            "harness": manifest.get("harness"), "git": env.get("git"),
-            "hardware": (manifest.get("hardware") or {}).get("hash")}
+def _runs(history: list[tuple]) -> list[dict]:
+    """Each run: id, times (``time``: the start in seconds since the epoch, None when unreadable),
+    harness version, git commit, hardware fingerprint, its leaderboard page (a link relative to the
+    results folder, None when the run has none) and what changed from the run before it."""
+    out, previous = [], None
+    for path, manifest, _ in history:
+        env = manifest.get("environment") or {}
+        hardware = manifest.get("hardware") or {}
+        changes = []
+        if previous is not None:
+            before = previous.get("hardware") or {}
+            if before.get("hash") != hardware.get("hash"):
+                changes.append({"kind": "hardware", "text": f"hardware: {describe(before)} → {describe(hardware)}"})
+            if previous.get("harness") != manifest.get("harness"):
+                changes.append({"kind": "harness",
+                                "text": f"harness {previous.get('harness')} → {manifest.get('harness')}"})
+        out.append({"run_id": path.name, "started": manifest.get("started"), "finished": manifest.get("finished"),
+                    "time": _seconds(manifest.get("started")), "harness": manifest.get("harness"),
+                    "git": env.get("git"), "hardware": hardware.get("hash"),
+                    "leaderboard": quote(f"{path.name}/leaderboard.html") if (path / "leaderboard.html").is_file()
+                    else None, "changes": changes})
+        previous = manifest
+    return out
 
 
-def trends(history: list[tuple], regressions: list[dict], notes: list[str] | None = None) -> list[dict]:
+def _seconds(stamp) -> float | None:
+    """An ISO 8601 time as seconds since the epoch (UTC when it names no zone), None if unreadable."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def past_regressions(history: list[tuple], threshold: float, cost_alpha: float, mixed_hardware: bool,
+                     latest: dict | None = None) -> list[dict]:
+    """Every regression ``harness report`` would have flagged on each night of the history: each run
+    against the run before it, by the rules of rules.py and that run's ``[stats]`` settings (as the
+    report of that night applied them). ``latest``: the latest run's comparison with the run before
+    it when already made. Rows as ``compare``'s, plus ``run_id`` and ``reference``."""
+    out = []
+    for i in range(1, len(history)):
+        if latest is not None and i == len(history) - 1:
+            comparison = latest
+        else:
+            stats = run_settings(history[i][1], history[i][2], [])
+            comparison = compare_loaded(history[i - 1], history[i], Rules(stats, threshold, cost_alpha, mixed_hardware))
+        out += [{"run_id": history[i][0].name, "reference": history[i - 1][0].name, **r}
+                for r in comparison["quality"] + comparison["cost"] if r["verdict"] == "regressed"]
+    return out
+
+
+def trends(history: list[tuple], regressions: list[dict], notes: list[str] | None = None,
+           past: list[dict] = ()) -> list[dict]:
     """One entry per (dataset, device, metric or cost figure): each pipeline's value in every run
     (None where it has none), with error bars where the run recorded them (a damaged
-    leaderboard.json: none, and a note in ``notes``)."""
+    leaderboard.json: none, and a note in ``notes``); ``flagged``: the indices of the runs where
+    ``past`` (``past_regressions``) flags the pipeline's value as a regression."""
     metrics = list(dict.fromkeys(m for _, manifest, _ in reversed(history) for m in manifest.get("metrics") or []))
     n = len(history)
     table: dict[tuple, dict] = {}
@@ -113,11 +172,17 @@ def trends(history: list[tuple], regressions: list[dict], notes: list[str] | Non
             for name in FIGURES:
                 _put(table, info, ("cost", name), i, n, figure_value(cell, name), interval(cell, name))
     flagged = {(r["dataset"], r["device"], r.get("metric") or r.get("figure"), r["pipeline"]) for r in regressions}
+    index = {path.name: i for i, (path, _, _) in enumerate(history)}
+    nights: dict[tuple, list[int]] = {}
+    for r in past:
+        nights.setdefault((r["dataset"], r["device"], r.get("metric") or r.get("figure"), r["pipeline"]),
+                          []).append(index[r["run_id"]])
     out = []
     for (dataset, device, kind, quantity), series in table.items():
         out.append({"dataset": dataset, "device": device, "kind": kind, "quantity": quantity,
                     "lower_is_better": LOWER_IS_BETTER.get(quantity, False) if kind == "cost" else False,
-                    "series": [{"pipeline": p, **s, "regressed": (dataset, device, quantity, p) in flagged}
+                    "series": [{"pipeline": p, **s, "regressed": (dataset, device, quantity, p) in flagged,
+                                "flagged": nights.get((dataset, device, quantity, p), [])}
                                for p, s in series.items()]})
     return [t for t in out if any(v is not None for s in t["series"] for v in s["values"])]
 

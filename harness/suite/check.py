@@ -48,6 +48,7 @@ class SuiteChecker:
         self.text = text
         self.registry = registry
         self.problems: list[Problem] = []
+        self.base_dir = Path.cwd()  # the suite file's folder, once known: relative paths in parameters
 
     def problem(self, path: tuple, message: str) -> None:
         line = locate(self.text, path) if self.text and path else None
@@ -68,6 +69,7 @@ class SuiteChecker:
     # -- the suite ---------------------------------------------------------------------------
 
     def suite(self, raw: dict, path: Path) -> Suite:
+        self.base_dir = path.resolve().parent
         top = self.table((), TOP, raw)
         k = top["k"]
         stats = from_table(StatsSettings, self.table(("stats",), STATS, top["stats"]))
@@ -440,6 +442,7 @@ class SuiteChecker:
         if not isinstance(table, dict):
             self.problem(path, f"must be a table like {{plugin = \"name\", ...}}, got {type(table).__name__}")
             return None
+        before = len(self.problems)
         if "plugin" not in table:
             installed = ", ".join(self.registry.names(kind)) or "none"
             self.problem(path + ("plugin",), f"is required: which {kind} plugin to use (installed: {installed})")
@@ -471,12 +474,28 @@ class SuiteChecker:
                                      f"ranker {spec.plugin!r} cannot score pairs (it defines no score_pairs), "
                                      "which a nested ranker needs")
                 params[key] = nested if param.many else nested[0]
+        if len(self.problems) == before:
+            self.component_config(path, kind, table["plugin"], cls, params)
         compressors = [self.compressor(path + ("compressors", j), c) for j, c in enumerate(core.get("compressors", []))]
         if compressors and not _compressible(cls):
             self.problem(path + ("compressors",),
                          f"{kind} {table['plugin']!r} is not compressible (exposes no torch modules)")
         return StageSpec(kind, table["plugin"], params, cls, core.get("depth"), [c for c in compressors if c],
                          core.get("interpolate"))
+
+    def component_config(self, path: tuple, kind: str, plugin: str, cls: type, params: dict) -> None:
+        """The component's own check of its parameters (``Component.check_config``), each
+        problem at its parameter's key path."""
+        hook = getattr(cls, "check_config", None)
+        if hook is None:
+            return
+        try:
+            found = list(hook(resolve_params(cls.params, params), self.base_dir))
+        except Exception as exc:  # a plugin's bug: reported, never a traceback from validate
+            self.problem(path + ("plugin",), f"{kind} {plugin!r}: check_config failed: {type(exc).__name__}: {exc}")
+            return
+        for key, message in found:
+            self.problem(path + ((key,) if key else ()), f"{message} ({kind} {plugin!r})")
 
     def compressor(self, path: tuple, table: Any) -> StageSpec | None:
         """A compressor table, also constructed: a compressor's ``__init__`` checks how its

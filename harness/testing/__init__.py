@@ -32,6 +32,7 @@ _WHERE = {
     "Contract": "base",
     "tiny_model": "compressor",
     "module_size": "compressor",
+    "default_input": "compressor",
     "REQUIRED_FIELDS": "compressor",
     "metric_runs": "metric",
     "tiny_collection": "data",

@@ -2,7 +2,9 @@
 
 The compressor gets the modules of a compressible component: by default two small torch models
 from ``tiny_model`` (linear layers, a layer norm, a buffer), ``make_modules`` to use others.
-torch is imported when a test runs, never when this module is imported.
+``example_input`` fits each module by default (``default_input``): token ids (int64, within the
+vocabulary) for a module whose first layer is an embedding, as a BERT-style encoder's is; a float
+batch otherwise. torch is imported when a test runs, never when this module is imported.
 
 The report's required fields (``REQUIRED_FIELDS``), each a non-negative integer:
 
@@ -85,11 +87,9 @@ class CompressorContract(Contract):
         return {"encoder": tiny_model(seed=0), "scorer": tiny_model(d_in=8, hidden=16, d_out=1, seed=1)}
 
     def example_input(self, name: str, module):
-        """An input batch for ``module`` (``make_modules``'s entry ``name``)."""
-        import torch
-
-        generator = torch.Generator().manual_seed(len(name))
-        return torch.randn(4, module.d_in, generator=generator)
+        """An input batch for ``module`` (``make_modules``'s entry ``name``): ``default_input``,
+        token ids for a module that starts with an embedding, floats otherwise."""
+        return default_input(module, seed=len(name))
 
     def compressed(self, tmp_path):
         """(original modules, their inputs, reference outputs, returned value of ``compress``)."""
@@ -99,7 +99,7 @@ class CompressorContract(Contract):
         original = copy.deepcopy(modules)  # compress may change the modules it gets in place
         inputs = {name: self.example_input(name, m) for name, m in modules.items()}
         with torch.no_grad():
-            outputs = {name: m(inputs[name]) for name, m in modules.items()}
+            outputs = {name: _tensor_of(m(inputs[name])) for name, m in modules.items()}
         compressor = self.make()
         ctx = self.context(tmp_path)
         compressor.setup(ctx)
@@ -163,9 +163,11 @@ class CompressorContract(Contract):
         _, inputs, outputs, (modules, _) = self.checked(tmp_path)
         for name, module in modules.items():
             module.eval()
-            x = inputs[name].to(_input_dtype(module))
+            x = inputs[name]
+            if x.is_floating_point():  # token ids stay integers
+                x = x.to(_input_dtype(module))
             with torch.no_grad():
-                y = module(x)
+                y = _tensor_of(module(x))
             assert tuple(y.shape) == tuple(outputs[name].shape), (
                 f"{name!r}: output shape {tuple(y.shape)}, {tuple(outputs[name].shape)} before compression"
             )
@@ -187,6 +189,60 @@ def check_returned(original: dict, returned) -> None:
     for name, module in modules.items():
         assert isinstance(module, torch.nn.Module), f"{name!r} is {type(module).__name__}, not a torch.nn.Module"
     assert isinstance(report, dict), f"the report is {type(report).__name__}, not a dict"
+
+
+BATCH, TOKENS = 4, 8
+
+
+def default_input(module, seed: int = 0):
+    """The kit's input batch for ``module``, fitting its first layer (the first submodule that
+    holds parameters, in definition order):
+
+    * an ``nn.Embedding`` (a BERT-style encoder's word embeddings): token ids, int64, shape
+      ``(4, 8)``, drawn uniformly from ``[0, num_embeddings)``;
+    * otherwise floats, shape ``(4, d_in)``, standard normal: ``d_in`` is the module's attribute
+      of that name (``tiny_model`` sets it), else the ``in_features`` of its first ``nn.Linear``.
+
+    Seeded: the same module and seed give the same batch. A module that fits neither (a
+    convolution, a dict of features) needs ``example_input`` overridden (TypeError here)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    first = _first_layer(module)
+    if isinstance(first, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
+        return torch.randint(0, first.num_embeddings, (BATCH, TOKENS), generator=generator, dtype=torch.int64)
+    d_in = getattr(module, "d_in", None)
+    if not isinstance(d_in, int):
+        linear = next((m for m in module.modules() if isinstance(m, torch.nn.Linear)), None)
+        d_in = linear.in_features if linear is not None else None
+    if not isinstance(d_in, int):
+        raise TypeError(f"cannot tell what input {type(module).__name__} takes (no embedding or linear layer, "
+                        "no d_in attribute): override example_input(name, module)")
+    return torch.randn(BATCH, d_in, generator=generator)
+
+
+def _first_layer(module):
+    """The first submodule (``module`` itself included) holding parameters of its own."""
+    for sub in module.modules():
+        if next(sub.parameters(recurse=False), None) is not None:
+            return sub
+    return None
+
+
+def _tensor_of(output):
+    """The tensor to compare of a module's output: itself, the first of a tuple or list, or of a
+    mapping (a transformers ``ModelOutput``: its ``last_hidden_state`` comes first)."""
+    import torch
+
+    while not isinstance(output, torch.Tensor):
+        if isinstance(output, (tuple, list)) and output:
+            output = output[0]
+        elif hasattr(output, "values") and callable(output.values) and len(output):
+            output = next(iter(output.values()))
+        else:
+            raise AssertionError(f"the module returned {type(output).__name__}, not a tensor (or a tuple or "
+                                 "mapping holding one): override example_input, or wrap the module")
+    return output
 
 
 def _input_dtype(module):

@@ -77,6 +77,8 @@ class MetricContract(Contract):
         trec_eval -c and without."""
         collection = tiny_collection()
         ctx, metrics = self.make_context(), self.metrics()
+        for metric in metrics:  # the runner turns a value above upper_bound into an unavailable one;
+            metric.upper_bound = None  # here test_values_in_range is the rule that says so
         missing = sorted({a for m in metrics for a in m.requires if a not in ctx.artifacts})
         assert not missing, f"the metric requires {missing}: override make_context() to provide them"
         out = []

@@ -1,5 +1,8 @@
 """``bm25``: Okapi BM25 and its variants, scored by bm25s, with a tokeniser we control.
 
+``preset = "bm25s"`` gives bm25s's own README usage (``bm25s.tokenize(texts, stopwords="en")``,
+then ``bm25s.BM25()`` with its defaults); parameters given beside a preset override its values.
+
 We tokenise ourselves (regex, lowercase, stopwords, PyStemmer) instead of using bm25s's
 ``Tokenizer``: that one maps empty texts to a shared ``""`` token (an empty query would then
 "match" every empty document) and numbers its vocabulary from a set, so its ids change with
@@ -37,6 +40,23 @@ STOPWORD_SETS = {
     "no": "STOPWORDS_NORWEGIAN", "pt": "STOPWORDS_PORTUGUESE", "ru": "STOPWORDS_RUSSIAN",
     "sv": "STOPWORDS_SWEDISH", "tr": "STOPWORDS_TURKISH", "zh": "STOPWORDS_CHINESE",
 }  # fmt: skip
+# bm25s's own names for its stopword lists (``bm25s.tokenization._infer_stopwords``), accepted as
+# aliases of the language codes above and recorded as the code.
+STOPWORD_ALIASES = {
+    "english": "en", "english_plus": "en_plus", "danish": "da", "german": "de", "spanish": "es",
+    "french": "fr", "italian": "it", "korean": "ko", "dutch": "nl", "norwegian": "no",
+    "portuguese": "pt", "russian": "ru", "swedish": "sv", "turkish": "tr", "chinese": "zh",
+}  # fmt: skip
+# Named settings: every parameter that decides the output, as the named usage has it.
+PRESETS = {
+    # bm25s's README: bm25s.tokenize(texts, stopwords="en") (lowercase, scikit-learn's token
+    # pattern, Lucene's 33 English stopwords, no stemmer), then bm25s.BM25() (k1 1.5, b 0.75,
+    # Lucene's formula); queries tokenised the same way. A test reads these from bm25s itself.
+    "bm25s": {
+        "k1": 1.5, "b": 0.75, "method": "lucene", "delta": 0.5, "stemmer": None,
+        "stopwords": "en", "lower": True, "token_pattern": r"(?u)\b\w\w+\b",
+    },
+}  # fmt: skip
 META_FILE = "harness_lexical.json"
 FORMAT = 1
 
@@ -59,12 +79,12 @@ class Analyzer:
         self.pattern = re.compile(token_pattern)
         if isinstance(stopwords, list):
             words = stopwords
-        elif STOPWORD_SETS[stopwords] is None:
+        elif STOPWORD_SETS[STOPWORD_ALIASES.get(stopwords, stopwords)] is None:
             words = []
         else:
             import bm25s.stopwords
 
-            words = getattr(bm25s.stopwords, STOPWORD_SETS[stopwords])
+            words = getattr(bm25s.stopwords, STOPWORD_SETS[STOPWORD_ALIASES.get(stopwords, stopwords)])
         # Stopwords are compared in lower case, also when ``lower`` is off (as Lucene's
         # StopFilter with ignoreCase); they apply before stemming, so list surface forms.
         self.stopwords = frozenset(w.lower() for w in words)
@@ -107,18 +127,33 @@ class BM25(Retriever):
         "stopwords": StopwordsParam(
             (str, list),
             "en",
-            "stopword set ('en' = Lucene's English list, 'none', or another language code) "
-            "or a list of words",
-            choices=tuple(STOPWORD_SETS),
+            "stopword set ('en' = Lucene's English list, 'none', or another language code; "
+            "bm25s's names such as 'english' are aliases) or a list of words",
+            choices=(*STOPWORD_SETS, *STOPWORD_ALIASES),
         ),
         "lower": Param(bool, True, "lowercase text before tokenising"),
         "token_pattern": Param(str, r"\w+", "regular expression whose matches are the tokens"),
+        "preset": Param(
+            str,
+            None,
+            "named settings: 'bm25s' = bm25s's README usage (k1 1.5, b 0.75, lucene, its "
+            "tokenizer, 'en' stopwords); parameters given beside it override its values",
+            choices=tuple(PRESETS),
+            nullable=True,
+        ),
     }
 
     def __init__(self, **params: Any):
         super().__init__(**params)
+        if self.preset is not None:  # the preset's values, except where a parameter is given
+            for key, value in PRESETS[self.preset].items():
+                if key not in params:
+                    setattr(self, key, value)
+                    self.config[key] = value
         if self.stemmer == "none":  # TOML has no null: one spelling, one cache identity
             self.stemmer = self.config["stemmer"] = None
+        if isinstance(self.stopwords, str) and self.stopwords in STOPWORD_ALIASES:  # bm25s's names
+            self.stopwords = self.config["stopwords"] = STOPWORD_ALIASES[self.stopwords]
         try:  # fail when the component is built, not halfway through a run
             re.compile(self.token_pattern)
         except re.error as exc:
@@ -126,6 +161,19 @@ class BM25(Retriever):
         self._bm25 = None
         self._doc_ids: list[str] = []
         self._id_rank = None  # numpy array, built on first retrieve
+
+    def settings(self) -> dict:
+        """The effective settings, canonical (the preset's values filled in, aliases resolved):
+        what the index is built with, its saved parameters and the component's identity. No
+        ``preset`` key without a preset, so a bm25 configured as before presets existed keeps
+        its identity (its cache keys) and reads indexes saved then."""
+        return {k: v for k, v in self.config.items() if k != "preset" or v is not None}
+
+    def identity(self, ctx: Context) -> dict:
+        """Every effective setting (k1, b, method, delta, stemmer, stopwords, lower and
+        token_pattern, the tokenizer) and the preset when one is set: the stage record of each
+        cell holds it, and the leaderboard's ``settings`` column shows it."""
+        return self.settings()
 
     def analyzer(self) -> Analyzer:
         return Analyzer(self.lower, self.token_pattern, self.stopwords, self.stemmer)
@@ -205,7 +253,7 @@ class BM25(Retriever):
         self._bm25.save(path, allow_pickle=False, show_progress=False)
         meta = {
             "format": FORMAT,
-            "params": self.config,
+            "params": self.settings(),
             "bm25s": bm25s.__version__,
             "doc_ids": self._doc_ids,
         }
@@ -218,10 +266,10 @@ class BM25(Retriever):
         meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise ValueError(f"bm25: {path} holds index format {meta.get('format')}, not {FORMAT}")
-        if meta["params"] != self.config:
+        if meta["params"] != self.settings():
             # The query analyzer and the scores must match the ones the index was built with.
             raise ValueError(
-                f"bm25: the index in {path} was built with {meta['params']}, not {self.config}"
+                f"bm25: the index in {path} was built with {meta['params']}, not {self.settings()}"
             )
         self._bm25 = bm25s.BM25.load(path, allow_pickle=False, show_progress=False)
         self._doc_ids, self._id_rank = meta["doc_ids"], None

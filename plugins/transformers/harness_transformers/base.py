@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from harness.sdk import REQUIRED, Param
 
-from . import cache, models
+from . import cache, models, settings
 from .encoding import POOLINGS, Encoder
 from .tokens import Tokens
 
@@ -21,13 +21,16 @@ MODEL_PARAMS = {
     "device": Param(str, None, "cpu, cuda or auto; default: the cell's device",
                     choices=("cpu", "cuda", "auto"), nullable=True),
     "batch_size": Param(int, 32, "texts (or query-document pairs) per forward pass", min=1),
-    "max_length": Param(int, 512, "tokens per input; longer inputs are truncated", min=1),
+    "max_length": Param(int, None, "tokens per input; longer inputs are truncated. Default: the model's "
+                        "(sentence_bert_config.json max_seq_length), else 512 capped at the model's limit",
+                        nullable=True, min=1),
 }
 ENCODER_PARAMS = {
     **MODEL_PARAMS,
-    "pooling": Param(str, "mean", "token vectors to one vector: mean (over real tokens) or cls",
-                     choices=POOLINGS),
-    "normalize": Param(bool, True, "L2-normalise the vectors, so that their dot product is the cosine"),
+    "pooling": Param(str, None, "token vectors to one vector: mean (over real tokens) or cls. Default: the "
+                     "model's (its sentence-transformers Pooling config), else mean", choices=POOLINGS, nullable=True),
+    "normalize": Param(bool, None, "L2-normalise the vectors, so that their dot product is the cosine. Default: "
+                       "the model's (a Normalize module in modules.json), else true", nullable=True),
     "query_prefix": Param(str, "", "text put before every query (e.g. 'query: ' for E5 models)"),
     "doc_prefix": Param(str, "", "text put before every document (e.g. 'passage: ')"),
 }
@@ -58,18 +61,47 @@ class ModelComponent:
         self._compressed = False
         self._state_sha256: str | None = None  # of the compressed model, computed when first needed
         self._device = "cpu"
+        self._settings: dict[str, settings.Setting] = {}  # the model's own defaults, once resolved
+
+    @classmethod
+    def check_config(cls, params: dict, base_dir) -> list[tuple[str, str]]:
+        """At validation: the model found (a folder, ``pkg:``, the hub cache; never downloaded,
+        nothing hashed) and the settings checked against it: ``max_length`` within its limit, a
+        pooling the component implements."""
+        try:
+            folder = models.locate(params["model"], params.get("revision"), base_dir)
+            if folder is None:  # a hub model a cell will download: nothing to check yet
+                return []
+            return settings.problems(params, folder, POOLINGS)
+        except ValueError as exc:
+            return [("model", str(exc))]
 
     def identity(self, ctx) -> dict:
         """What decides the output: the parameters, with the model's spelling (``model``,
         ``revision``) replaced by its files' hashes and ``device`` by the device it resolves to on
-        this cell, and the versions of the libraries that compute (``models.runtime``)."""
+        this cell, the versions of the libraries that compute (``models.runtime``), and the values
+        omitted settings take from the model (``model_defaults``: only when some are omitted, so
+        suites that spell every setting keep their keys)."""
         ident = {k: v for k, v in super().identity(ctx).items() if k not in RESOLVED}
-        return {**ident, "model": self._resolve(ctx).identity(), "device": models.device_of(self.device, ctx.device),
-                "runtime": models.runtime()}
+        source = self._resolve(ctx)
+        return {**ident, **self._model_defaults(), "model": source.identity(),
+                "device": models.device_of(self.device, ctx.device), "runtime": models.runtime()}
 
     def _resolve(self, ctx) -> models.ModelSource:
+        """The model's files, and the settings the suite omitted taken from them."""
         self._source = models.resolve(self.model, self.revision, ctx.base_dir)
+        self._settings = settings.resolve(self.config, self._source.path)
+        for key, message in settings.problems(self.config, self._source.path, POOLINGS):
+            if key == "model":  # max_length is checked against the tokenizer when the model loads
+                raise ValueError(f"{self.name}: {message}")
+        for name, setting in self._settings.items():
+            setattr(self, name, setting.value)
         return self._source
+
+    def _model_defaults(self) -> dict:
+        """``{"model_defaults": {name: value}}`` for the settings the suite omitted, else ``{}``."""
+        taken = {name: s.value for name, s in self._settings.items() if s.source != settings.SUITE}
+        return {"model_defaults": taken} if taken else {}
 
     def setup(self, ctx) -> None:
         """Resolve the model (its files hashed once per process), load it on the CPU and choose the
@@ -106,7 +138,12 @@ class ModelComponent:
 
     def _note(self, ctx) -> None:
         ctx.phase["model"] = {**self._source.record(), "device": self._device,
-                              "compressed": self._compressed}
+                              "compressed": self._compressed, "settings": self.settings_record()}
+
+    def settings_record(self) -> dict:
+        """Each model-dependent setting's value and where it came from (the suite, a file of the
+        model's folder, or the default), for the result."""
+        return {name: s.record() for name, s in self._settings.items()}
 
     def _model_key(self) -> dict:
         """The model as a cache key: its files, and its state when a compressor changed it."""
@@ -137,10 +174,11 @@ class EncoderComponent(ModelComponent):
         queries or the search (``DOCUMENT_NEUTRAL``), so a parameter added later enters it unless
         declared there; ``batch_size`` included (int8 layers scale activations per batch). The
         model is in it by its files (and its state once compressed), the device as the one the
-        model runs on; the libraries' versions too."""
+        model runs on; the libraries' versions too; and the values omitted settings take from the
+        model (``model_defaults``), as in ``identity``."""
         encoding = {k: v for k, v in self.config.items()
                     if k not in DOCUMENT_NEUTRAL + RESOLVED and self.params[k].affects_output}
-        encoding.update(device=self._device, runtime=models.runtime())
+        encoding.update(device=self._device, runtime=models.runtime(), **self._model_defaults())
         return cache.embedding_key(self._model_key(), encoding, collection.corpus_fingerprint)
 
     def corpus_vectors(self, collection, ctx, encode: bool = True):
@@ -156,7 +194,8 @@ class EncoderComponent(ModelComponent):
         matrix = self.encode_documents(collection.texts(), ctx, "the corpus")
         seconds = round(time.perf_counter() - started, 3)
         built = {"seconds": seconds, "device": self._device, "batch_size": self.batch_size,
-                 "model": self._source.record(), "compressed": self._compressed}
+                 "model": self._source.record(), "compressed": self._compressed,
+                 "settings": self.settings_record()}
         ctx.phase["embeddings"].update(documents=len(ids), encode_seconds=seconds)
         cache.store(ctx, key, ids, matrix, **built)
         return matrix

@@ -90,7 +90,8 @@ class Dense(EncoderComponent, Retriever):
         if matrix.shape[0] != len(ids):
             raise ValueError(f"dense: {len(folders)} shards hold {matrix.shape[0]} vectors for {len(ids)} documents")
         cache.store(ctx, self.embedding_key(collection), ids, matrix, shards=len(folders), device=self._device,
-                    batch_size=self.batch_size, model=self._source.record(), compressed=self._compressed)
+                    batch_size=self.batch_size, model=self._source.record(), compressed=self._compressed,
+                    settings=self.settings_record())
         self._doc_ids, self._docs = ids, matrix.to(self._device)
         self._publish(ctx)
 

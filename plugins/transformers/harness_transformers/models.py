@@ -6,8 +6,9 @@ up on ``sys.path``, so a module in the working directory cannot stand in for it)
 or a Hugging Face hub id (downloaded, or found in the hub cache
 when ``HF_HUB_OFFLINE=1``). Whatever the source, the model is loaded from the resolved folder, and
 the files loaded from it are hashed, so a result proves which weights produced it whatever the
-spelling. Resolution happens when the runner asks for the component's identity, never when a
-suite is validated: validation must not download.
+spelling. Resolution happens when the runner asks for the component's identity; validation only
+locates the folder (``locate``: no hashing, no download, the hub cache looked up offline) to check
+the model's settings and limits.
 
 torch and huggingface_hub are imported inside the functions: ``harness plugins`` imports this
 module and must stay instant.
@@ -66,22 +67,39 @@ _hashes: dict[tuple, str] = {}
 
 def resolve(spec: str, revision: str | None, base_dir: Path) -> ModelSource:
     """The model named ``spec`` (see the module docstring), with the hashes of its files."""
-    if spec.startswith("pkg:"):
-        _no_revision(spec, revision)
-        path, kind, package = _package_folder(spec), "package", _distribution(_package_name(spec))
-    elif (base_dir / Path(spec).expanduser()).is_dir():
-        _no_revision(spec, revision)
-        path, kind, package = (base_dir / Path(spec).expanduser()).resolve(), "folder", None
-    elif spec.startswith(("/", "./", "../", "~")):  # clearly a path: never ask the hub
-        raise ValueError(f"model {spec!r}: no such folder ({base_dir / Path(spec).expanduser()})")
-    else:
-        if (spec, revision) not in _snapshots:
-            _snapshots[spec, revision] = _hub_snapshot(spec, revision)
-        path, kind, package = _snapshots[spec, revision], "hub", None
+    path, kind, package = _where(spec, revision, base_dir, download=True)
     weights = weight_files(path)
     config = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in CONFIG_SUFFIXES)
     return ModelSource(spec, kind, path, weights, files_sha256(path, weights), files_sha256(path, config),
                        revision=path.name if kind == "hub" else None, package=package)
+
+
+def locate(spec: str, revision: str | None, base_dir: Path) -> Path | None:
+    """The folder the model named ``spec`` is in, found as ``resolve`` finds it but never
+    downloading and hashing nothing: for ``harness validate``. A hub id not in the hub cache is
+    None (a cell downloads it), or an error with ``HF_HUB_OFFLINE=1`` (a cell could not)."""
+    path, _, _ = _where(spec, revision, base_dir, download=False)
+    if path is not None:
+        weight_files(path)  # a folder without weights is an error now rather than in a cell
+    return path
+
+
+def _where(spec: str, revision: str | None, base_dir: Path, download: bool) -> tuple[Path | None, str, str | None]:
+    """(folder, source kind, distribution) of the model named ``spec``."""
+    if spec.startswith("pkg:"):
+        _no_revision(spec, revision)
+        return _package_folder(spec), "package", _distribution(_package_name(spec))
+    if (base_dir / Path(spec).expanduser()).is_dir():
+        _no_revision(spec, revision)
+        return (base_dir / Path(spec).expanduser()).resolve(), "folder", None
+    if spec.startswith(("/", "./", "../", "~")):  # clearly a path: never ask the hub
+        raise ValueError(f"model {spec!r}: no such folder ({base_dir / Path(spec).expanduser()})")
+    if (spec, revision) in _snapshots:
+        return _snapshots[spec, revision], "hub", None
+    if not download:
+        return _hub_cached(spec, revision), "hub", None
+    _snapshots[spec, revision] = _hub_snapshot(spec, revision)
+    return _snapshots[spec, revision], "hub", None
 
 
 def _no_revision(spec: str, revision: str | None) -> None:
@@ -191,7 +209,7 @@ def _distribution(package: str) -> str | None:
 
 
 def _hub_snapshot(spec: str, revision: str | None) -> Path:
-    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
@@ -199,15 +217,34 @@ def _hub_snapshot(spec: str, revision: str | None) -> Path:
         if not any((path / name).is_file() for name in WEIGHT_FILES):  # a repository without safetensors
             path = Path(snapshot_download(spec, revision=revision, allow_patterns=[*HUB_PATTERNS, "*.bin"]))
     except LocalEntryNotFoundError:
-        offline = " and HF_HUB_OFFLINE=1 forbids downloading it" if constants.HF_HUB_OFFLINE else ""
-        raise ValueError(
-            f"model {spec!r} is not a local folder, not in the Hugging Face cache "
-            f"({constants.HF_HUB_CACHE}){offline}: give a folder or pkg:<package>/<path>, or "
-            "download it with network (HF_HUB_OFFLINE unset)"
-        ) from None
+        raise ValueError(_not_cached(spec)) from None
     except Exception as exc:  # a misspelt id, a missing revision, no network
         raise ValueError(f"model {spec!r} is not a local folder and the hub refused it: {exc}") from exc
     return path
+
+
+def _not_cached(spec: str) -> str:
+    from huggingface_hub import constants
+
+    offline = " and HF_HUB_OFFLINE=1 forbids downloading it" if constants.HF_HUB_OFFLINE else ""
+    return (f"model {spec!r} is not a local folder, not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
+            f"{offline}: give a folder or pkg:<package>/<path>, or download it with network (HF_HUB_OFFLINE unset)")
+
+
+def _hub_cached(spec: str, revision: str | None) -> Path | None:
+    """The hub cache's snapshot of ``spec``, looked up without any network access; None when it
+    is not there and a download is allowed, an error when ``HF_HUB_OFFLINE=1`` forbids one."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(spec, revision=revision, allow_patterns=HUB_PATTERNS, local_files_only=True))
+    except LocalEntryNotFoundError:
+        if constants.HF_HUB_OFFLINE:
+            raise ValueError(_not_cached(spec)) from None
+        return None
+    except Exception as exc:  # not a hub id at all (HFValidationError), an unreadable cache
+        raise ValueError(f"model {spec!r} is not a local folder nor a hub id the cache can answer for: {exc}") from exc
 
 
 def weight_files(path: Path) -> tuple[str, ...]:

