@@ -360,7 +360,7 @@ def cmd_leaderboard(args) -> int:
     _say_refusal(results.raw, args.mixed_hardware)
     written = write_leaderboard(results.run_dir, mixed_hardware=args.mixed_hardware, baseline=args.baseline,
                                 intervals=args.intervals, formats=args.formats, margin=args.margin,
-                                margin_metric=args.margin_metric)
+                                margin_metric=_metric_label(args.margin_metric))
     if args.formats is None:  # every format the run asks for: no longer pending (harness run writes it)
         from .runner import mark_leaderboard_written
 
@@ -370,6 +370,19 @@ def cmd_leaderboard(args) -> int:
         print(md.read_text(), end="")
     print("written: " + ", ".join(str(p) for p in written), file=sys.stderr)
     return 0
+
+
+def _metric_label(name: str | None) -> str | None:
+    """A metric named by any of its names, as its canonical label (``ndcg_cut_10`` → ``nDCG@10``);
+    a name no metric has is passed on, for the leaderboard to say so."""
+    if name is None:
+        return None
+    from .metrics import MetricError, parse_metric
+
+    try:
+        return parse_metric(name).label
+    except MetricError:
+        return name
 
 
 def _say_refusal(cells: list[dict], mixed_hardware: bool) -> None:

@@ -274,3 +274,20 @@ def test_a_misspelt_alias_in_a_suite_suggests_its_family(write_suite):
 
     problems = validate(write_suite(SUITE.format(metrics='"Recal@100"')), (), registry_with())
     assert any("did you mean 'R@100'?" in p.message for p in problems)
+
+
+def test_the_margin_metric_may_be_written_as_an_alias(tmp_path):
+    from harness.suite import load_suite
+
+    beir = tmp_path / "b"
+    from tinydata import write_beir
+
+    write_beir(beir)
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "m"\nk = 10\nmetrics = ["nDCG@10", "AP"]\n[[datasets]]\nsource = "beir:{beir}"\n'
+                    '[[pipelines]]\nname = "p"\nretriever = {plugin = "bm25"}\n'
+                    '[stats]\nmargin = 0.01\nmargin_metric = "ndcg_cut_10"\n')
+    assert load_suite(path).stats.margin_metric == "nDCG@10"
+    from harness.cli import _metric_label
+
+    assert _metric_label("map") == "AP" and _metric_label("nothing-like-it") == "nothing-like-it"

@@ -7,6 +7,7 @@ pipeline's stages by name.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 import re
@@ -94,7 +95,7 @@ class SuiteChecker:
         self.unique("pipelines", pipelines)
         self.parents(entries)
         self.cell_files(entries, [d for d in datasets if d], measure.devices)
-        self.margin(stats, metrics)
+        stats = self.margin(stats, metrics)
         for key in ("datasets", "pipelines"):
             if key in raw and isinstance(raw[key], list) and not raw[key]:
                 self.problem((key,), "needs at least one entry")
@@ -198,20 +199,26 @@ class SuiteChecker:
             else:
                 self.problem(path, f"no pipeline named {parent!r}{did_you_mean(parent, names)}")
 
-    def margin(self, stats: StatsSettings, metrics: list) -> None:
-        """The non-inferiority margin is finite, and ``margin_metric`` is one of the suite's metrics."""
+    def margin(self, stats: StatsSettings, metrics: list) -> StatsSettings:
+        """The non-inferiority margin is finite, and ``margin_metric`` is one of the suite's metrics
+        (written as any of its names: ``ndcg_cut_10`` is recorded as ``nDCG@10``)."""
         if stats.margin is not None and not math.isfinite(stats.margin):
             self.problem(("stats", "margin"), f"must be a finite number, got {stats.margin!r}")
         chosen = stats.margin_metric
         if chosen is None:
-            return
+            return stats
         labels = [m.label for m in metrics]
+        canonical = _metric_label(chosen, self.registry)
+        if canonical in labels and canonical != chosen:
+            chosen = canonical
+            stats = dataclasses.replace(stats, margin_metric=canonical)
         if stats.margin is None:
             self.problem(("stats", "margin_metric"), "has no effect without stats.margin (the margin in this "
                          "metric's units)")
         elif labels and chosen not in labels:
             self.problem(("stats", "margin_metric"), f"{chosen!r} is not one of the suite's metrics "
                          f"({', '.join(labels)}){did_you_mean(chosen, labels)}")
+        return stats
 
     def execution(self, table: ExecutionSettings) -> ExecutionSettings:
         """The executor's settings; a Dask executor needs dask[distributed] where the run starts."""
@@ -740,3 +747,13 @@ def _can_rerank(cls: type) -> bool:
     from ..components import Ranker
 
     return not issubclass(cls, Ranker) or cls.rerank is not Ranker.rerank or supports(cls, PairScorer)
+
+
+def _metric_label(name: str, registry) -> str | None:
+    """The canonical label of a metric written by any of its names (None when it names none)."""
+    from ..metrics import MetricError, parse_metric
+
+    try:
+        return parse_metric(name, registry).label
+    except MetricError:
+        return None
