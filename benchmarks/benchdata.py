@@ -22,3 +22,13 @@ def cranfield_texts(n: int) -> list[str]:
             return [json.loads(line)["text"] for _, line in zip(range(n), f, strict=False)]
     rng, words = random.Random(0), "flow wing heat shock layer boundary pressure lift drag mach".split()
     return [" ".join(rng.choice(words) for _ in range(rng.randint(20, 200))) for _ in range(n)]
+
+
+def unit_vectors(queries: int, docs: int, dim: int):
+    """Seeded random unit-length query and document vectors (torch), as the search benchmarks use."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    unit = torch.nn.functional.normalize
+    return (unit(torch.randn(queries, dim, generator=generator), dim=1),
+            unit(torch.randn(docs, dim, generator=generator), dim=1))

@@ -16,6 +16,7 @@ import sys
 import time
 
 import pytest
+from benchdata import unit_vectors
 
 torch = pytest.importorskip("torch")
 from harness_transformers import Dense  # noqa: E402
@@ -37,10 +38,7 @@ def full_topk(queries, docs, k):
 def vectors(request):
     """(queries, documents, block size)."""
     smoke = request.config.getoption("benchmark_disable")
-    generator = torch.Generator().manual_seed(0)
-    unit = torch.nn.functional.normalize
-    queries = unit(torch.randn(QUERIES, DIM, generator=generator), dim=1)
-    docs = unit(torch.randn(DOCS // 10 if smoke else DOCS, DIM, generator=generator), dim=1)
+    queries, docs = unit_vectors(QUERIES, DOCS // 10 if smoke else DOCS, DIM)
     return queries, docs, 1024 if smoke else BLOCK
 
 

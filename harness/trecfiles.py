@@ -13,7 +13,9 @@ Python splits on but trec_eval does not are refused; scores and grades are plain
 (Python reads ``1_000`` as 1000, trec_eval as 1); an empty file is refused, and so is a qrels file
 without a single positive grade (its likely layout named). Problems raise ``TrecFormatError``
 naming the file and line. The checks run over the whole text at once (str and bytes methods, one
-regular expression), not character by character.
+regular expression), not character by character; the lines are then read in slices of some
+thousand, each split at once and checked as a whole, and only a file that fails a check is read
+again line by line, to name the line (see "the whole file at once" below).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 import os
 import re
 import stat
+from itertools import groupby
 from pathlib import Path
 
 from .errors import HarnessError
@@ -110,6 +113,11 @@ _LONE_CR = re.compile(r"\r(?!\n)")
 def _text(path: Path, notes: list[str] | None = None) -> str:
     """The file's text: UTF-8, a leading byte order mark dropped (and said in ``notes``: trec_eval
     would read it as part of the first query id), no unsafe character, no lone carriage return."""
+    return _read_text(path, notes)[1]
+
+
+def _read_text(path: Path, notes: list[str] | None = None) -> tuple[bytes, str]:
+    """``(data, text)``: the file's bytes (less a leading byte order mark) and ``_text``'s text."""
     data = read_file_bytes(path)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
@@ -132,7 +140,7 @@ def _text(path: Path, notes: list[str] | None = None) -> str:
         found = _LONE_CR.search(text)
         line = text.count("\n", 0, found.start()) + 1
         raise TrecFormatError(f"{path}:{line}: {LONE_CR}")
-    return text
+    return data, text
 
 
 def _plain_numbers(tokens: list[str]) -> bool:
@@ -162,7 +170,15 @@ def read_run(path: str | os.PathLike, *, allow_empty: bool = False, notes: list[
     ``allow_empty`` (a cached run of queries that retrieved nothing). What was read otherwise than
     trec_eval reads it (a byte order mark) is said in ``notes``, when given."""
     path = Path(path)
-    text = _text(path, notes)
+    data, text = _read_text(path, notes)
+    run = _fast_run(data, text)
+    if run is not None:
+        return run
+    return _read_run_lines(path, text, allow_empty)
+
+
+def _read_run_lines(path: Path, text: str, allow_empty: bool) -> Run:
+    """``read_run`` line by line: the reader that finds (and names the line of) any problem."""
     per_query: dict[str, dict[str, float]] = {}
     scores: list[str] = []
     keep, qid, docs = scores.append, None, {}
@@ -208,7 +224,15 @@ def read_qrels(path: str | os.PathLike, *, notes: list[str] | None = None) -> di
     """A qrels file as ``{qid: {docid: grade}}``. A file without a single positive grade (every
     measure would be 0) raises, naming the layout it more likely has; ``notes`` as ``read_run``'s."""
     path = Path(path)
-    text = _text(path, notes)
+    data, text = _read_text(path, notes)
+    qrels = _fast_qrels(data, text)
+    if qrels is not None:
+        return qrels
+    return _read_qrels_lines(path, text, notes)
+
+
+def _read_qrels_lines(path: Path, text: str, notes: list[str] | None) -> dict[str, dict[str, int]]:
+    """``read_qrels`` line by line: the reader that finds (and names the line of) any problem."""
     qrels: dict[str, dict[str, int]] = {}
     grades: list[str] = []
     repeated: list[str] = []  # "file:line" of judgments given again with the same grade
@@ -246,6 +270,119 @@ def read_qrels(path: str | os.PathLike, *, notes: list[str] | None = None) -> di
         raise _number_problem(path, text, 3, "grade")
     if not any(g > 0 for docs in qrels.values() for g in docs.values()):
         raise TrecFormatError(f"{path}: {no_positive_judgment(text)}")
+    return qrels
+
+
+# -- the whole file at once ------------------------------------------------------------------------
+#
+# The readers first take the file in slices of some thousand lines, each split at once
+# (``str.split()`` in C; a slice's objects reuse the memory the last one freed, where a whole large
+# file split at once would be millions of objects in fresh memory), with the checks as operations
+# on a whole slice: the columns of each line told by the slice's whitespace (one bytes.translate;
+# numpy over its bytes where the columns are not separated by single spaces), one join for the
+# numbers, one conversion of them all, one dict update per query. When any check fails (or the
+# file is empty) they return None and the line by line reader reads the file again: it finds the
+# problem, and names its line, as it always has.
+
+_SLICE = 1 << 14  # characters split at a time
+_NOT_SPACE = bytes(range(33, 256))  # past _read_text, the bytes up to 32 are the whitespace
+
+
+def _columns_per_line(raw, width: int) -> bool:
+    """Whether each non-blank line of ``raw`` (the bytes of a slice of text, a uint8 array) has
+    exactly ``width`` columns. Past ``_read_text``'s checks the only bytes up to 32 are space, tab,
+    CR (of a CRLF) and LF: what ``str.split()`` separates columns on (no byte of a multi-byte
+    character is one)."""
+    import numpy as np
+
+    n = len(raw)
+    space = raw <= 32
+    begins = np.empty(n, dtype=bool)  # where a column begins
+    begins[0] = not space[0]
+    np.greater(space[:-1], space[1:], out=begins[1:])
+    lines = np.flatnonzero(raw == 10) + 1
+    lines = np.concatenate(([0], lines[lines < n]))  # where each line begins
+    per_line = np.add.reduceat(begins.view(np.int8), lines, dtype=np.int64)
+    return not ((per_line != width) & (per_line != 0)).any()
+
+
+def _fast_read(data: bytes, text: str, width: int, doc: int, number: int, convert) -> dict[str, dict] | None:
+    """``{qid: {docid: convert(column number)}}`` (column 0 the query, ``doc`` the document), each
+    query's lines in file order; None when a check fails: a line without exactly ``width``
+    columns, a number that is not plain or that ``convert`` refuses, a sum of numbers that is not
+    finite, a document twice for a query, no line at all."""
+    import numpy as np
+
+    out: dict[str, dict] = {}
+    ascii = text.isascii()  # then a byte per character: a slice of text is the same slice of data
+    layout = b" " * (width - 1) + b"\n"  # a line's whitespace where single spaces separate columns
+    at, size, find = 0, len(text), text.find
+    while at < size:
+        end = find("\n", at + _SLICE)
+        end = size if end < 0 else end + 1
+        chunk = text[at:end]
+        piece = data[at:end] if ascii else chunk.encode()
+        at = end
+        tokens = chunk.split()
+        if not tokens:
+            continue
+        # Each line has exactly ``width`` columns when its whitespace is ``layout`` (at most
+        # ``width`` columns then) and there are ``width`` times as many columns as lines; else
+        # numpy counts the columns of each line.
+        spaces = piece.translate(None, _NOT_SPACE)
+        lines = spaces.count(layout)
+        if (lines * width != len(spaces) or lines * width != len(tokens)) and not _columns_per_line(
+                np.frombuffer(piece, dtype=np.uint8), width):
+            return None
+        numbers = tokens[number::width]
+        joined = "".join(numbers)
+        if "_" in joined or not joined.isascii():
+            return None
+        try:
+            values = list(map(convert, numbers))
+        except ValueError:
+            return None
+        if convert is float and not math.isfinite(sum(values)):  # a finite sum overflowing: line by line
+            return None
+        queries, docs = tokens[0::width], tokens[doc::width]
+        if queries.count(queries[0]) == len(queries):
+            groups: list[tuple[str, int]] = [(queries[0], len(queries))]
+        else:
+            groups = [(qid, len(list(group))) for qid, group in groupby(queries)]
+        i = 0
+        for qid, n in groups:
+            known = out.get(qid)
+            if known is None:
+                known = out[qid] = {}
+            before = len(known)
+            known.update(zip(docs[i:i + n], values[i:i + n], strict=True) if len(groups) > 1
+                         else zip(docs, values, strict=True))
+            if len(known) != before + n:
+                return None
+            i += n
+    return out or None
+
+
+def _fast_run(data: bytes, text: str) -> Run | None:
+    """The run, read in slices (see above), or None."""
+    per_query = _fast_read(data, text, 6, 2, 4, float)
+    if per_query is None:
+        return None
+    try:
+        return Run.from_scores(per_query)
+    except ValueError:  # pragma: no cover - checked as read
+        return None
+
+
+def _fast_qrels(data: bytes, text: str) -> dict[str, dict[str, int]] | None:
+    """The qrels, read in slices (see above), or None."""
+    qrels = _fast_read(data, text, 4, 2, 3, int)
+    if qrels is None:
+        return None
+    low, high = GRADE_RANGE
+    grades = [min(map(min, map(dict.values, qrels.values()))), max(map(max, map(dict.values, qrels.values())))]
+    if grades[0] < low or grades[1] > high or grades[1] <= 0:
+        return None
     return qrels
 
 

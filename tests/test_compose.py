@@ -408,6 +408,8 @@ def test_the_documented_example_is_a_valid_suite(tmp_path, monkeypatch):
     # its cross-encoder is a hub model: validation looks it up, and offline (not cached here) it
     # would be a problem; with downloads allowed, finding it is left to the cell, never done here
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    constants = pytest.importorskip("huggingface_hub.constants")  # read once, when first imported
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     namespace: dict = {}
     exec(code.replace("outcome = harness.run(suite)", ""), namespace)
     suite = namespace["suite"]

@@ -88,6 +88,7 @@ class Analyzer:
         # Stopwords are compared in lower case, also when ``lower`` is off (as Lucene's
         # StopFilter with ignoreCase); they apply before stemming, so list surface forms.
         self.stopwords = frozenset(w.lower() for w in words)
+        self._skip = self.stopwords | {""}  # what ``ids`` drops from lower-cased text
         self.stem = None
         if stemmer is not None:
             import Stemmer
@@ -101,6 +102,33 @@ class Analyzer:
         words = [m.group(0) for m in self.pattern.finditer(text)]
         words = [w for w in words if w and w.lower() not in self.stopwords]
         return self.stem(words) if self.stem and words else words
+
+    def ids(self, text: str, vocab: _Vocab) -> list[int]:
+        """``self(text)`` as ids in ``vocab`` (a new token gets the next id): indexing keeps one
+        reference to a shared int per token, never the token strings of the whole corpus."""
+        if self.lower:
+            text = text.lower()
+        if self.pattern.groups:  # whole matches, as __call__
+            words = [m.group(0) for m in self.pattern.finditer(text)]
+        else:  # findall yields the same strings, faster
+            words = self.pattern.findall(text)
+        if self.lower:  # already lower case; "" is in the set
+            skip = self._skip
+            words = [w for w in words if w not in skip]
+        else:
+            stop = self.stopwords
+            words = [w for w in words if w and w.lower() not in stop]
+        if self.stem and words:
+            words = self.stem(words)
+        return list(map(vocab.__getitem__, words))
+
+
+class _Vocab(dict):
+    """Token → id, numbered in order of first occurrence: looking up a new token adds it."""
+
+    def __missing__(self, token: str) -> int:
+        self[token] = number = len(self)
+        return number
 
 
 class BM25(Retriever):
@@ -161,6 +189,7 @@ class BM25(Retriever):
         self._bm25 = None
         self._doc_ids: list[str] = []
         self._id_rank = None  # numpy array, built on first retrieve
+        self._nonnegative = None  # whether the score matrix has no negative entry (first retrieve)
 
     def settings(self) -> dict:
         """The effective settings, canonical (the preset's values filled in, aliases resolved):
@@ -181,24 +210,32 @@ class BM25(Retriever):
     def index(self, collection, ctx: Context) -> None:
         import bm25s
 
-        analyze, tokens, reported = self.analyzer(), [], 0
+        analyze, vocab, ids, reported = self.analyzer(), _Vocab(), [], 0
         with ctx.progress.task("bm25: tokenising", total=len(collection.docs)) as advance:
             for i, text in enumerate(collection.texts(), 1):
-                tokens.append(analyze(text))
+                ids.append(analyze.ids(text, vocab))
                 if i % 1000 == 0 or i == len(collection.docs):  # a live bar costs per call
                     advance(i - reported)
                     reported = i
-        # A sorted vocabulary makes token ids, and so the saved files, independent of hash seeds.
-        vocab = {t: i for i, t in enumerate(sorted({t for doc in tokens for t in doc}))}
         if not vocab:
             raise ValueError(f"bm25: collection {collection.name!r} has no tokens to index")
-        ids = [[vocab[t] for t in doc] for doc in tokens]
+        # A sorted vocabulary makes token ids, and so the saved files, independent of hash seeds
+        # (and of the order tokens first occur): first-seen ids are renumbered in place.
+        seen, vocab = vocab, {token: i for i, token in enumerate(sorted(vocab))}
+        renumber = [0] * len(vocab)
+        for token, old in seen.items():
+            renumber[old] = vocab[token]
+        del seen
+        fetch = renumber.__getitem__
+        for doc in ids:
+            doc[:] = map(fetch, doc)
+        del renumber
         with ctx.progress.task("bm25: building the index"):
             bm25 = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
             # No "" token: bm25s would give it an id outside the score matrix.
             bm25.index((ids, vocab), create_empty_token=False, show_progress=False)
         self._bm25, self._doc_ids = bm25, [d.id for d in collection.docs]
-        self._id_rank = None
+        self._id_rank = self._nonnegative = None
 
     def retrieve(self, queries: Mapping[str, str], k: int, ctx: Context) -> Run:
         if self._bm25 is None:
@@ -207,38 +244,64 @@ class BM25(Retriever):
 
         analyze, bm25 = self.analyzer(), self._bm25
         indices, indptr = bm25.scores["indices"], bm25.scores["indptr"]
-        k = min(k, len(self._doc_ids))
-        results = {}
+        n_docs = len(self._doc_ids)
+        k = max(min(k, n_docs), 0)
+        if self._id_rank is None:  # each document's place among the ids in string order
+            order = sorted(range(n_docs), key=self._doc_ids.__getitem__)
+            self._id_rank = np.empty(n_docs, dtype=np.int64)
+            self._id_rank[order] = np.arange(n_docs)
+        # Each query's row of document positions (-1: fewer than k matched) and scores, handed to
+        # the run as arrays: no per-query Python lists or dicts.
+        rows = np.full((len(queries), k), -1, dtype=np.int32 if n_docs < 2**31 else np.int64)
+        values = np.zeros((len(queries), k), dtype=np.float32)
+        matched = np.zeros(n_docs, dtype=bool)  # reused: set for a query's documents, then cleared
+        docs = np.zeros(0, dtype=np.int64)
+        if self._nonnegative is None:
+            self._nonnegative = bool(bm25.scores["data"].min(initial=0) >= 0)
+        nonnegative = self._nonnegative
         # One query at a time, single-threaded: each query's scores are independent of the
         # others and of the thread count, and at these corpus sizes threads gain little.
         with ctx.progress.task("bm25: retrieving", total=len(queries)) as advance:
-            for qid, text in queries.items():
+            for row, text in enumerate(queries.values()):
                 term_ids = [bm25.vocab_dict[t] for t in analyze(text) if t in bm25.vocab_dict]
-                results[qid] = []
                 if term_ids and k > 0:
                     scores = bm25.get_scores_from_ids(term_ids)
                     # Candidates are the documents holding a query term, not those scoring > 0:
                     # bm25l/bm25+ add a constant to every document, and Robertson's clipped idf
                     # scores a matched very common term 0.
-                    matched = np.unique(
-                        np.concatenate([indices[indptr[t] : indptr[t + 1]] for t in term_ids])
-                    )
-                    results[qid] = self._top_k(matched, scores[matched], k)
+                    # With no negative entry in the score matrix, a document holding no query
+                    # term has the lowest score there is (0, or bm25l/bm25+'s constant), so one
+                    # scoring above the query's lowest holds a term: when k of them do, they are
+                    # the candidates that matter, found without a pass over the postings.
+                    docs = np.flatnonzero(scores > scores.min()) if nonnegative else docs[:0]
+                    if len(docs) < k:  # the tie at the lowest score may count: match exactly
+                        for t in term_ids:
+                            matched[indices[indptr[t] : indptr[t + 1]]] = True
+                        docs = np.flatnonzero(matched)
+                        matched[docs] = False
+                    top = self._top_k(docs, scores[docs], k)
+                    rows[row, : len(top)] = top
+                    values[row, : len(top)] = scores[top]
                 advance(1)
-        return Run.from_scores(results)
+        return Run.from_topk(list(queries), self._doc_ids, rows, values)
 
-    def _top_k(self, docs, scores, k: int) -> list[tuple[str, float]]:
-        """The first k of ``docs`` in trec_eval's order (score, then id, descending), so that a
-        tie at rank k is cut the way trec_eval would order it. Sorted in numpy: a Python sort of
-        every matched document would cost more than the scoring."""
+    def _top_k(self, docs, scores, k: int):
+        """The positions of the first k of ``docs`` in trec_eval's order (score, then id,
+        descending), so that a tie at rank k is cut the way trec_eval would order it. Only the
+        top k are sorted: a partition finds the k-th score, every document above it is kept, and
+        of those tied with it the ones with the greatest ids fill the remaining places."""
         import numpy as np
 
-        if self._id_rank is None:  # each document's place among the ids in string order
-            order = sorted(range(len(self._doc_ids)), key=self._doc_ids.__getitem__)
-            self._id_rank = np.empty(len(order), dtype=np.int64)
-            self._id_rank[order] = np.arange(len(order))
-        top = np.lexsort((self._id_rank[docs], scores))[::-1][:k]
-        return list(zip((self._doc_ids[i] for i in docs[top].tolist()), scores[top].tolist(), strict=True))
+        if len(docs) > k:
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            above = scores > kth
+            tied = docs[scores == kth]
+            room = k - int(np.count_nonzero(above))
+            if len(tied) > room:  # the greatest ids among the tied, in string order
+                tied = tied[np.argpartition(-self._id_rank[tied], room - 1)[:room]] if room else tied[:0]
+            keep = np.concatenate((docs[above], tied))
+            docs, scores = keep, np.concatenate((scores[above], np.full(len(tied), kth, scores.dtype)))
+        return docs[np.lexsort((self._id_rank[docs], scores))[::-1]]
 
     # Persistence for the runner's index cache: bm25s's own files (numpy arrays without pickle,
     # JSON vocabulary) plus our document ids and the parameters that rebuild the query analyzer.
@@ -272,4 +335,4 @@ class BM25(Retriever):
                 f"bm25: the index in {path} was built with {meta['params']}, not {self.settings()}"
             )
         self._bm25 = bm25s.BM25.load(path, allow_pickle=False, show_progress=False)
-        self._doc_ids, self._id_rank = meta["doc_ids"], None
+        self._doc_ids, self._id_rank, self._nonnegative = meta["doc_ids"], None, None

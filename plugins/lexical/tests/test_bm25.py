@@ -96,6 +96,45 @@ def test_ties_are_cut_in_trec_eval_order_and_runs_are_deterministic():
     assert search({"q": "quick dog"}) == search({"q": "quick dog"})
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_the_top_k_is_the_head_of_the_full_trec_eval_order(method):
+    """Many exact ties (repeated texts), ids whose string order is not their corpus order, every
+    k: the run is the head of all matched documents in trec_eval's order (score, then id, both
+    descending), as a full sort of bm25s's scores gives it."""
+    import random
+
+    rng = random.Random(7)
+    words = ["alpha", "beta", "gamma", "delta", "eps"]
+    texts = [" ".join(rng.choices(words, k=rng.randint(1, 4))) for _ in range(12)]
+    docs = {f"d{rng.randrange(10**6)}-{i}": rng.choice(texts) for i in range(150)}
+    retriever = BM25(method=method, **PLAIN)
+    retriever.index(collection(docs), Context())
+    bm25, ids = retriever._bm25, list(docs)
+    for query in ("alpha", "beta gamma", "eps eps delta", "zeta", ""):
+        term_ids = [bm25.vocab_dict[t] for t in query.split() if t in bm25.vocab_dict]
+        scores = bm25.get_scores_from_ids(term_ids).tolist() if term_ids else []
+        matched = [i for i, text in enumerate(docs.values()) if set(query.split()) & set(text.split())]
+        full = sorted(((scores[i], ids[i]) for i in matched), reverse=True)
+        for k in (0, 1, 2, 5, 17, 40, 75, 149, 150, 1000):
+            got = list(retriever.retrieve({"q": query}, k, Context())["q"].items())
+            assert got == [(d, s) for s, d in full[:k]], (query, k)
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("pattern", [r"\w+", r"(?u)\b\w\w+\b", r"(\w)\w*", r"\w*"])
+@pytest.mark.parametrize("stemmer", [None, "porter"])
+def test_documents_are_analysed_as_queries_are(lower, pattern, stemmer):
+    """Indexing's ``Analyzer.ids`` (ids, no token lists) gives exactly ``Analyzer.__call__``'s tokens."""
+    from harness_lexical.bm25 import _Vocab
+
+    for stopwords in ("en", "none", ["Fox", "the"]):
+        analyze, vocab = Analyzer(lower, pattern, stopwords, stemmer), _Vocab()
+        for text in [*DOCS.values(), "The THE the Running FOX, a I İstanbul ŞEHİR ß", "", "  ,, "]:
+            ids = analyze.ids(text, vocab)
+            tokens = {i: t for t, i in vocab.items()}
+            assert [tokens[i] for i in ids] == analyze(text), (text, stopwords)
+
+
 def test_stemming_changes_tokens_and_matches():
     assert Analyzer(True, r"\w+", "none", "porter")("Running runners runs") == [
         "run",

@@ -40,7 +40,8 @@ ENCODER_PARAMS = {
 RESOLVED = ("model", "revision", "device")
 # Parameters that cannot change document vectors (query-only and search-only ones): left out of the
 # embedding key, so that the dense retriever and the bi-encoder share vectors.
-DOCUMENT_NEUTRAL = ("query_prefix", "block_size")
+DOCUMENT_NEUTRAL = ("query_prefix", "block_size", "index", "M", "ef_construction", "ef_search", "nlist", "nprobe",
+                    "pq_m")
 
 
 class QueryVectors(NamedTuple):

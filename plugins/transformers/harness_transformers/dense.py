@@ -1,4 +1,4 @@
-"""``dense``: dense retrieval with any transformers encoder, exact search.
+"""``dense``: dense retrieval with any transformers encoder, exact search or a FAISS index.
 
 ``retrieve`` is two public steps, so that a measurement can time them apart:
 ``encode_queries(queries) -> QueryVectors`` and ``search(query_vectors, k) -> Run``.
@@ -7,7 +7,9 @@ No ``save``/``load``: the document vectors (the whole "index" of an exact search
 embedding cache, keyed by what decides them, where the ``bi-encoder`` ranker finds them too. The
 runner's index cache would store the same vectors a second time, under a key that also holds the
 retriever-only parameters (``block_size``, ``query_prefix``, ``batch_size``), so the ranker could
-never share them.
+never share them. A FAISS index (``index`` other than ``exact``) is kept in the artifact cache by
+faiss_index.py, under a key of the embedding key and its build settings only, so that search
+settings (``ef_search``, ``nprobe``) reuse it.
 """
 
 from __future__ import annotations
@@ -16,14 +18,35 @@ from collections.abc import Mapping
 
 from harness.sdk import Context, Param, Retriever, Run
 
-from . import cache
+from . import cache, faiss_index
 from .base import ENCODER_PARAMS, EncoderComponent, QueryVectors
+from .models import locate
 from .search import blocked_topk
 from .tokens import CHUNK
 
+# The FAISS parameters: None means the index type's default (faiss_index.DEFAULTS, default_nlist,
+# default_pq_m). Each enters the identity only when set, and ``index`` only when not "exact", so
+# suites that omit them keep their keys.
+FAISS_PARAMS = {
+    "index": Param(str, "exact", "exact (blocked torch search) | flat (FAISS IndexFlatIP, exact) | hnsw | ivf | "
+                   "ivfpq (FAISS, approximate); inner product on the retriever's vectors",
+                   choices=faiss_index.INDEXES),
+    "M": Param(int, None, "hnsw: neighbours per node (build); default 32", nullable=True, min=2),
+    "ef_construction": Param(int, None, "hnsw: candidate list while building; default 40", nullable=True, min=1),
+    "ef_search": Param(int, None, "hnsw: candidate list while searching (search-time); default 16",
+                       nullable=True, min=1),
+    "nlist": Param(int, None, "ivf, ivfpq: inverted lists (build); default 4 sqrt(documents), at most "
+                   "documents / 39", nullable=True, min=1),
+    "nprobe": Param(int, None, "ivf, ivfpq: lists searched per query (search-time); default 1", nullable=True,
+                    min=1),
+    "pq_m": Param(int, None, "ivfpq: sub-quantisers of 8 bits (build), must divide the dimension; default the "
+                  "largest divisor up to dimension / 4", nullable=True, min=1),
+}
+
 
 class Dense(EncoderComponent, Retriever):
-    """Dense retrieval: a transformers encoder (mean or CLS pooling), exact blocked top-k search."""
+    """Dense retrieval: a transformers encoder (mean or CLS pooling), exact blocked top-k search
+    or a FAISS index (flat, HNSW, IVF, IVF-PQ)."""
 
     name = "dense"
     publishes = ("embeddings",)  # the corpus vectors, at index time (_publish)
@@ -32,6 +55,7 @@ class Dense(EncoderComponent, Retriever):
         **ENCODER_PARAMS,
         "block_size": Param(int, 131072, "documents per tile of the exact search (2**24 scores a tile at most)",
                             min=1),
+        **FAISS_PARAMS,
     }
 
     # Corpus shards start on multiples of the window tokens.py sorts and batches texts in, so a
@@ -40,14 +64,55 @@ class Dense(EncoderComponent, Retriever):
 
     def __init__(self, **params):
         super().__init__(**params)
+        # Parameters become attributes, and the ``index`` parameter would hide the index() method.
+        self.index_type = self.__dict__.pop("index")
         self._doc_ids: list[str] = []
         self._docs = None  # document vectors on the device
+        self._faiss = self._faiss_cpu = self._gpu = None  # the FAISS index (on the GPU: a copy, and its resources)
+
+    def identity(self, ctx) -> dict:
+        """As every model component's, less ``index`` when ``exact`` and the FAISS parameters not
+        set: the keys of suites that omit them are those from before they existed."""
+        ident = super().identity(ctx)
+        if ident.get("index") == "exact":
+            del ident["index"]
+        for name in faiss_index.PARAMS:
+            if name in ident and ident[name] is None:
+                del ident[name]
+        return ident
+
+    @classmethod
+    def check_config(cls, params: dict, base_dir) -> list[tuple[str, str]]:
+        """The model's checks, and for a FAISS index: faiss installed, ``pq_m`` dividing the
+        model's dimension (its ``hidden_size``)."""
+        found = super().check_config(params, base_dir)
+        index = params.get("index", "exact")
+        if index != "exact" and not faiss_index.available():
+            found.append(("index", f"index {index!r} needs faiss: pip install faiss-cpu (or faiss-gpu)"))
+        if index == "ivfpq" and params.get("pq_m") is not None:
+            dim = _dimension(params, base_dir)
+            why = faiss_index.pq_problem(params["pq_m"], dim) if dim else None
+            if why:
+                found.append(("pq_m", why))
+        return found
 
     def index(self, collection, ctx: Context) -> None:
         self._ready(ctx)
         self._doc_ids = [d.id for d in collection.docs]
         self._docs = self.corpus_vectors(collection, ctx).to(self._device)
+        self._index_faiss(collection, ctx)
         self._publish(ctx)
+
+    def _index_faiss(self, collection, ctx: Context) -> None:
+        """The FAISS index over the corpus vectors (from the artifact cache, else built), when asked for."""
+        self._faiss = self._faiss_cpu = self._gpu = None
+        if self.index_type == "exact":
+            return
+        vectors = self._docs.cpu().float().numpy()
+        self._faiss_cpu = faiss_index.ready(ctx, self.embedding_key(collection), vectors, self.index_type,
+                                            self.config)
+        self._faiss, self._gpu = faiss_index.to_device(self._faiss_cpu, self.index_type, self._device)
+        ctx.phase["faiss"]["gpu"] = self._gpu is not None
 
     def _publish(self, ctx: Context) -> None:
         # The corpus vectors, for label-free diagnostics (RankMe, hubness). Published when the
@@ -93,10 +158,19 @@ class Dense(EncoderComponent, Retriever):
                     batch_size=self.batch_size, model=self._source.record(), compressed=self._compressed,
                     settings=self.settings_record())
         self._doc_ids, self._docs = ids, matrix.to(self._device)
+        self._index_faiss(collection, ctx)
         self._publish(ctx)
 
     def search(self, query_vectors: QueryVectors, k: int) -> Run:
-        """The top k documents per query by dot product (the cosine when ``normalize``)."""
+        """The top k documents per query by dot product (the cosine when ``normalize``); with a
+        FAISS index, the documents it finds (fewer than k where an approximate index finds fewer)."""
+        if self._faiss is not None:
+            gpu = self._gpu is not None and k <= faiss_index.GPU_MAX_K
+            scores, indices = faiss_index.search(self._faiss if gpu else self._faiss_cpu,
+                                                 query_vectors.vectors.cpu().float().numpy(), k, self.index_type,
+                                                 self.config, gpu=gpu)
+            # -1: FAISS's padding where it found fewer than k documents; from_topk skips it
+            return Run.from_topk(query_vectors.ids, self._id_array(), indices, scores.astype("float64"))
         scores, indices = blocked_topk(query_vectors.vectors, self._docs, k, self.block_size)
         # float64 holds every float32/bfloat16/float16 score exactly, as tolist() did.
         return Run.from_topk(query_vectors.ids, self._id_array(), indices.cpu().numpy(),
@@ -113,3 +187,16 @@ class Dense(EncoderComponent, Retriever):
             array[:] = ids
             cached = self._ids_cache = (ids, array)
         return cached[1]
+
+
+def _dimension(params: dict, base_dir) -> int | None:
+    """The vectors' dimension, from the model's config.json (``hidden_size``), when found."""
+    import json
+
+    try:
+        folder = locate(params["model"], params.get("revision"), base_dir)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8")) if folder else {}
+    except (ValueError, OSError):
+        return None
+    value = config.get("hidden_size", config.get("d_model", config.get("dim")))
+    return value if isinstance(value, int) and value > 0 else None
