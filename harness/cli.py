@@ -375,14 +375,9 @@ def cmd_leaderboard(args) -> int:
 def _metric_label(name: str | None) -> str | None:
     """A metric named by any of its names, as its canonical label (``ndcg_cut_10`` → ``nDCG@10``);
     a name no metric has is passed on, for the leaderboard to say so."""
-    if name is None:
-        return None
-    from .metrics import MetricError, parse_metric
+    from .metrics import canonical_label
 
-    try:
-        return parse_metric(name).label
-    except MetricError:
-        return name
+    return None if name is None else canonical_label(name) or name
 
 
 def _say_refusal(cells: list[dict], mixed_hardware: bool) -> None:

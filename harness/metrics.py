@@ -61,6 +61,15 @@ def parse_metric(spec: str | Mapping[str, Any], registry: Registry | None = None
     return cls(**params)
 
 
+def canonical_label(name: str, registry: Registry | None = None) -> str | None:
+    """The label a metric written by any of its names is recorded under (``ndcg_cut_10`` →
+    ``nDCG@10``), or None when no metric has that name."""
+    try:
+        return parse_metric(name, registry).label
+    except MetricError:
+        return None
+
+
 def _parse_name(text: str) -> tuple[str, dict[str, Any]]:
     match = _NAME.fullmatch(text)
     if not match:

@@ -208,7 +208,9 @@ class SuiteChecker:
         if chosen is None:
             return stats
         labels = [m.label for m in metrics]
-        canonical = _metric_label(chosen, self.registry)
+        from ..metrics import canonical_label
+
+        canonical = canonical_label(chosen, self.registry)
         if canonical in labels and canonical != chosen:
             chosen = canonical
             stats = dataclasses.replace(stats, margin_metric=canonical)
@@ -747,13 +749,3 @@ def _can_rerank(cls: type) -> bool:
     from ..components import Ranker
 
     return not issubclass(cls, Ranker) or cls.rerank is not Ranker.rerank or supports(cls, PairScorer)
-
-
-def _metric_label(name: str, registry) -> str | None:
-    """The canonical label of a metric written by any of its names (None when it names none)."""
-    from ..metrics import MetricError, parse_metric
-
-    try:
-        return parse_metric(name, registry).label
-    except MetricError:
-        return None
