@@ -32,6 +32,7 @@ import tomllib
 
 import harness
 from harness.cache import FORMAT, ArtifactCache, cache_key
+from harness.capabilities import PairScorer, supports
 from harness.components import Context, Retriever
 from harness.datasets import DatasetSpec
 from harness.executors.shards import plan_shards
@@ -149,6 +150,8 @@ def explicit_alternatives(registry, files) -> dict:
         ("retriever", "trec-run", "path"): (files["run_b"], {}),
         ("retriever", "bm25", "token_pattern"): (r"[a-z]+", {}),
         ("retriever", "bm25", "stopwords"): (["the", "of"], {}),  # a list as well as the choices
+        ("ranker", "bm25", "token_pattern"): (r"[a-z]+", {}),
+        ("ranker", "bm25", "stopwords"): (["the", "of"], {}),
         ("metric", "ExactRecall", "reference"): ({"plugin": "bm25", "k1": 1.5}, {}),
         ("dataset", "irds", "id"): ("vaswani", {}),
         ("dataset", "beir", "path"): ("beir-b", {}),
@@ -195,7 +198,8 @@ def device_canonical(value, ctx: Context):
 EQUIVALENT = {("retriever", "dense", "device"): device_canonical, ("ranker", "bi-encoder", "device"): device_canonical,
               ("ranker", "cross-encoder", "device"): device_canonical,
               # bm25 reads "none" as None (TOML has no null): one spelling, one identity
-              ("retriever", "bm25", "stemmer"): lambda value, ctx: None if value == "none" else value}
+              ("retriever", "bm25", "stemmer"): lambda value, ctx: None if value == "none" else value,
+              ("ranker", "bm25", "stemmer"): lambda value, ctx: None if value == "none" else value}
 
 
 class Keys:
@@ -303,6 +307,16 @@ def prove_identical(info, before: dict, after: dict) -> str | None:
             component.index(collection, ctx)
             outputs.append(component.retrieve(collection.queries, 10, ctx))
         return None if outputs[0] == outputs[1] else "its runs differ"
+    if info.kind == "ranker" and supports(info.cls, PairScorer):
+        collection, outputs = tiny_collection(), []
+        texts = list(collection.texts())
+        for params in (before, after):
+            component = info.cls(**params)
+            ctx = Context(collection=collection)
+            component.setup(ctx)
+            component.prepare(collection, ctx)
+            outputs.append([list(component.score_pairs(q, texts, ctx)) for q in collection.queries.values()])
+        return None if outputs[0] == outputs[1] else "its pair scores differ"
     return f"no proof for a {info.kind} yet: add one to prove_identical"
 
 
