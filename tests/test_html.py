@@ -222,3 +222,15 @@ def test_names_that_are_html_in_the_browser(browser, tmp_path):
         dom = rendered(browser, path)
         body = dom.find("body")[0]
         assert int(body["data-plots"]) > 0 and "data-pwned" not in body, path
+
+
+def test_recall_against_throughput_chart_renders(browser, tmp_path):
+    from test_leaderboard_pareto import ann_run
+
+    run_dir = ann_run(tmp_path)
+    write_leaderboard(run_dir)
+    dom = rendered(browser, run_dir / "leaderboard.html")
+    figures = {a["data-fronts"]: a for a in dom.find("figure", **{"data-plot": "scatter"})}
+    assert set(figures) == {"pareto", "recall"}
+    drawn = [int(a["data-drawn"]) for a in dom.with_attr("data-drawn") if a.get("class") == "canvas"]
+    assert drawn == [4, 4]  # a point per pipeline in both the quality and the recall scatter

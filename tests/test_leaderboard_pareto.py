@@ -95,3 +95,40 @@ def test_no_front_across_hardware(tmp_path):
     assert all(r["pareto"] == [] for r in data["rows"]) and "different hardware" in data["pareto"][0]["note"]
     write_leaderboard(run_dir, mixed_hardware=True)
     assert json.loads((run_dir / "leaderboard.json").read_text())["pareto"][0]["axes"]
+
+
+def ann_run(tmp_path, metrics=("nDCG@10", "ExactRecall@10")):
+    """An exact search and three approximate ones: recall of the exact top 10 against throughput."""
+    base = np.linspace(0.2, 0.8, 20)
+    specs = {  # name: (nDCG shift, recall of the exact top 10, QPS)
+        "exact": (0.0, 1.0, 50.0), "hnsw-ef16": (-0.05, 0.80, 2000.0), "hnsw-ef64": (-0.01, 0.95, 800.0),
+        "ivf-bad": (-0.06, 0.70, 700.0)}
+    cells = []
+    for i, (name, (shift, recall, qps)) in enumerate(specs.items()):
+        per_query = {"nDCG@10": values(base, shift, 0.0, i), "ExactRecall@10": values(np.full(20, recall))}
+        cells.append(cell("d", name, {m: per_query[m] for m in metrics},
+                          cost=latency([1000 / qps] * 5, qps=[qps] * 5), memory_mib=100))
+    return write_run(tmp_path, "r", cells, metrics=metrics, stats={"baseline": "exact", "bootstrap_samples": 200})
+
+
+def test_recall_against_throughput_is_the_ann_benchmarks_view(tmp_path):
+    run_dir = ann_run(tmp_path)
+    write_leaderboard(run_dir)
+    data = json.loads((run_dir / "leaderboard.json").read_text())
+    (entry,) = data["recall"]
+    assert entry["quality"] == "ExactRecall@10" and next(iter(entry["axes"])) == "QPS"  # the x axis shown first
+    assert entry["axes"]["QPS"]["front"] == ["exact", "hnsw-ef64", "hnsw-ef16"]  # ivf-bad: slower and worse
+    assert data["pareto"][0]["quality"] == "nDCG@10"  # the primary metric's fronts are unchanged
+    md = (run_dir / "leaderboard.md").read_text()
+    assert "## Recall of the exact top-k against cost (ExactRecall@10, the ann-benchmarks view)" in md
+    assert "- d, throughput (QPS): exact, hnsw-ef64, hnsw-ef16" in md
+    html = (run_dir / "leaderboard.html").read_text()
+    assert html.count('data-fronts="recall"') == 1 and "the ann-benchmarks view" in html
+
+
+def test_no_recall_view_without_exact_recall_or_when_it_is_primary(tmp_path):
+    for i, metrics in enumerate([("nDCG@10",), ("ExactRecall@10", "nDCG@10")]):
+        run_dir = ann_run(tmp_path / str(i), metrics)
+        write_leaderboard(run_dir)
+        data = json.loads((run_dir / "leaderboard.json").read_text())
+        assert data["recall"] == [] and "ann-benchmarks" not in (run_dir / "leaderboard.md").read_text()

@@ -65,7 +65,8 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
     if baseline_note:
         notes.append(baseline_note)
     interval_metrics = metrics if settings.intervals == "all" else metrics[:1]
-    groups, differences, pareto = [], [], []
+    recall = recall_metric(metrics)
+    groups, differences, pareto, recall_fronts = [], [], [], []
     for (dataset, device), members in _grouped(rows).items():
         found = group_statistics(members, by_key, metrics, interval_metrics, chosen, settings, notes)
         if found["letters"]:
@@ -79,6 +80,10 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
                 if r["pipeline"] in front["front"]:
                     r["pareto"].append(axis)
         pareto.append({"dataset": dataset, "device": device, "quality": primary, "axes": axes, "note": why})
+        if recall:
+            axes, why = fronts(named, recall, refusal)
+            axes = dict(sorted(axes.items(), key=lambda item: item[0] != "QPS"))  # ann-benchmarks' x axis first
+            recall_fronts.append({"dataset": dataset, "device": device, "quality": recall, "axes": axes, "note": why})
     macro = macro_means(rows, by_key, metrics, interval_metrics, settings, notes)
     compressed = compressed_section(rows, by_key, cells, metrics, settings, notes)
     return {
@@ -99,11 +104,21 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
         "groups": groups,
         "differences": differences,
         "pareto": pareto,
+        # the ann-benchmarks view: recall of the exact top-k against each cost (absent unless a
+        # suite measures ExactRecall beside another primary metric)
+        "recall": recall_fronts,
         "macro": macro,
         "compressed": compressed,
         "stages": stages_section(rows, by_key, primary),  # cascades stage by stage (stages.py)
         "notes": notes,
     }
+
+
+def recall_metric(metrics: list[str]) -> str | None:
+    """The first ``ExactRecall@k`` of the suite when it is not the primary metric (whose fronts
+    the leaderboard draws anyway): approximate search and approximated scorers are judged by it."""
+    found = next((m for m in metrics if m.partition("@")[0] == "ExactRecall"), None)
+    return found if metrics and found != metrics[0] else None
 
 
 def data_notes(cells: list[CellResult]) -> list[str]:

@@ -22,7 +22,7 @@ function draw(data) {
   document.querySelectorAll("figure[data-plot=scatter]").forEach(fig => {
     const select = fig.querySelector("select"), host = fig.querySelector(".canvas");
     const render = () => { host.replaceChildren(); scatter(host, data, fig.dataset.dataset, fig.dataset.device,
-                                                            select.value); };
+                                                            select.value, fig.dataset.fronts); };
     select.addEventListener("change", render);
     render();
   });
@@ -32,11 +32,12 @@ function draw(data) {
                   labels: s.queries, ylabel: q});
   }));
 }
-function scatter(host, data, dataset, device, axis) {
-  const q = data.primary;
+function scatter(host, data, dataset, device, axis, fronts) {
+  const entries = fronts === "recall" ? data.recall : data.pareto;
+  const q = entries.length ? entries[0].quality : data.primary;
   const rows = data.rows.filter(r => r.dataset === dataset && r.device === device && r.status === "ok"
                                      && r.values[axis] != null && r.values[q] != null);
-  const entry = data.pareto.find(p => p.dataset === dataset && p.device === device);
+  const entry = entries.find(p => p.dataset === dataset && p.device === device);
   const front = entry && entry.axes[axis] ? entry.axes[axis].front : [];
   const series = rows.map(r => {
     const iv = (r.stats[q] || {}).interval, sp = r.spread[axis];
@@ -169,16 +170,25 @@ def _compressed(data: dict) -> list[str]:
 
 
 def _scatter_section(data: dict) -> list[str]:
-    out = [f"<h2>Quality against cost ({escape(str(data['primary']))})</h2>"]
-    figures = []
-    for entry in data["pareto"]:
+    out = [f"<h2>Quality against cost ({escape(str(data['primary']))})</h2>"] + _scatters(data["pareto"], "pareto")
+    recall = data.get("recall") or []  # absent from leaderboards written before it existed
+    if recall:
+        out += [f"<h2>Recall of the exact top-k against cost ({escape(recall[0]['quality'])}, the ann-benchmarks "
+                "view)</h2>"] + _scatters(recall, "recall")
+    return out
+
+
+def _scatters(entries: list[dict], fronts: str) -> list[str]:
+    """One scatter per dataset (and device) of ``entries`` (``data[fronts]``), an axis selector each."""
+    out, figures = [], []
+    for entry in entries:
         where = escape(entry["dataset"] + ("" if entry["device"] == "cpu" else f" ({entry['device']})"))
         if entry["note"]:
             out.append(f"<p class=note>{where}: {escape(entry['note'])}</p>")
             continue
         options = "".join(f'<option value="{escape(a)}">{escape(axis_words(a))} ({escape(a)})</option>'
                           for a in entry["axes"])
-        figures.append(f'<figure data-plot="scatter" data-dataset="{escape(entry["dataset"])}" '
+        figures.append(f'<figure data-plot="scatter" data-fronts="{fronts}" data-dataset="{escape(entry["dataset"])}" '
                        f'data-device="{escape(entry["device"])}"><div class="canvas"></div><figcaption>{where}: '
                        f'x axis <select>{options}</select>. Error bars: the metric\'s bootstrap interval, the '
                        "latency percentile's bootstrap interval, or the slowest to fastest batch (QPS). Rings and "

@@ -192,8 +192,17 @@ def _macro_section(data: dict) -> list[str]:
 def _pareto_section(data: dict) -> list[str]:
     if not data["pareto"] or not data["primary"]:
         return []
-    out = ["", f"## Pareto fronts ({data['primary']} against cost)", ""]
-    for entry in data["pareto"]:
+    out = ["", f"## Pareto fronts ({data['primary']} against cost)", ""] + _fronts(data, data["pareto"])
+    recall = data.get("recall") or []  # absent from leaderboards written before it existed
+    if recall:
+        out += ["", f"## Recall of the exact top-k against cost ({recall[0]['quality']}, the ann-benchmarks view)",
+                ""] + _fronts(data, recall)
+    return out
+
+
+def _fronts(data: dict, entries: list[dict]) -> list[str]:
+    out = []
+    for entry in entries:
         where = entry["dataset"] + (f" ({entry['device']})" if len({r["device"] for r in data["rows"]}) > 1 else "")
         if entry["note"]:
             out.append(f"- {where}: {entry['note']}")
