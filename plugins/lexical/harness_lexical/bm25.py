@@ -96,31 +96,27 @@ class Analyzer:
             self.stem = Stemmer.Stemmer(stemmer).stemWords
 
     def __call__(self, text: str) -> list[str]:
-        if self.lower:
-            text = text.lower()
-        # finditer, not findall: a pattern with a capturing group still yields whole matches.
-        words = [m.group(0) for m in self.pattern.finditer(text)]
-        words = [w for w in words if w and w.lower() not in self.stopwords]
+        words = self._words(text)
         return self.stem(words) if self.stem and words else words
 
     def ids(self, text: str, vocab: _Vocab) -> list[int]:
         """``self(text)`` as ids in ``vocab`` (a new token gets the next id): indexing keeps one
         reference to a shared int per token, never the token strings of the whole corpus."""
+        return list(map(vocab.__getitem__, self(text)))
+
+    def _words(self, text: str) -> list[str]:
+        """The tokens before stemming: lower-cased (with ``lower``), matched, stopwords dropped."""
         if self.lower:
             text = text.lower()
-        if self.pattern.groups:  # whole matches, as __call__
+        if self.pattern.groups:  # finditer: a pattern with a capturing group still yields whole matches
             words = [m.group(0) for m in self.pattern.finditer(text)]
         else:  # findall yields the same strings, faster
             words = self.pattern.findall(text)
         if self.lower:  # already lower case; "" is in the set
             skip = self._skip
-            words = [w for w in words if w not in skip]
-        else:
-            stop = self.stopwords
-            words = [w for w in words if w and w.lower() not in stop]
-        if self.stem and words:
-            words = self.stem(words)
-        return list(map(vocab.__getitem__, words))
+            return [w for w in words if w not in skip]
+        stop = self.stopwords
+        return [w for w in words if w and w.lower() not in stop]
 
 
 class _Vocab(dict):
