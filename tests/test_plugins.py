@@ -28,7 +28,7 @@ from harness.plugins import ALLOW_ENV, BUILTIN_MODULES, DISABLE_ENV, MODULES_ENV
 FIXTURES = Path(__file__).parent / "plugins"
 
 BUILTINS = {
-    ("dataset", "irds"), ("dataset", "beir"), ("dataset", "trec"),
+    ("dataset", "irds"), ("dataset", "beir"), ("dataset", "trec"), ("dataset", "synthetic"),
     ("retriever", "trec-run"),
     ("metric", "AP"), ("metric", "nDCG"), ("metric", "P"), ("metric", "R"), ("metric", "RR"),
     ("metric", "Rprec"), ("metric", "Bpref"), ("metric", "Judged"), ("metric", "ExactRecall"),
