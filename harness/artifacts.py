@@ -76,6 +76,7 @@ def pipeline_rerun(stages: StageExecutor, cell: Cell, k: int, ctx: Context, phas
                       collection=collection, cache=ctx.cache)
         own.retrieve = fresh.nested(collection, own, phases, prefix=prefix)
         own.scorer = fresh.scorers(collection, own, phases, prefix=prefix)  # its counts stay in own.costs
+        own.encoder = fresh.encoders(collection, own, phases, prefix=prefix)
         return run_pipeline(fresh, cell.pipeline.stages, collection, collection.queries, k, own, phases, prefix).run
 
     return rerun

@@ -91,7 +91,26 @@ class PairScorer(Protocol):
     def score_pairs(self, query: str, texts: Sequence[str], ctx: Context) -> Sequence[float]: ...
 
 
-CAPABILITIES = (Persistent, TorchModules, Compressible, TwoStep, Sharded, CacheAware, IndexSized, PairScorer)
+@runtime_checkable
+class Embedder(Protocol):
+    """A retriever whose model maps texts to dense vectors, handed out to other components by
+    ``ctx.encoder(spec)`` (harness/encoding.py): a query-bank normaliser reads the very document
+    vectors the retriever searches. Both methods go through the component's own cache (the dense
+    retriever's embedding cache), so asking again costs a lookup. Not ``encode_queries``: the
+    ``TwoStep`` capability has that name, with another signature.
+
+    ``embed_corpus`` returns the collection's document ids in corpus order and a 2-d float array
+    (numpy, or a CPU torch tensor) with one row per id; ``embed_queries`` one row per text, in
+    their order, in the same space (the dot product of a query row and a document row is the
+    retriever's score)."""
+
+    def embed_corpus(self, collection: Collection, ctx: Context) -> tuple[list[str], Any]: ...
+
+    def embed_queries(self, texts: Sequence[str], ctx: Context) -> Any: ...
+
+
+CAPABILITIES = (Persistent, TorchModules, Compressible, TwoStep, Sharded, CacheAware, IndexSized, PairScorer,
+                Embedder)
 
 
 def supports(component: object, capability: type) -> bool:

@@ -208,6 +208,7 @@ class CellRunner:
                       banks=banks.maker(collection, cell.dataset, self.registry, self.suite.base_dir))
         ctx.retrieve = self.stages.nested(collection, ctx, phases)  # rank fusion: nested runs share the caches
         ctx.scorer = self.stages.scorers(collection, ctx, phases)  # nested rankers, counted into ctx.costs
+        ctx.encoder = self.stages.encoders(collection, ctx, phases)  # nested retrievers' vectors (encoding.py)
         return ctx
 
     def _latency(self, cell: Cell, collection: Collection, ctx: Context, phases: Phases) -> dict:
@@ -221,6 +222,7 @@ class CellRunner:
         timed = dataclasses.replace(ctx, progress=Progress(), artifacts={}, phase={}, costs=Costs())
         timed.retrieve = self.stages.nested(collection, timed, phases, live=True)
         timed.scorer = self.stages.scorers(collection, timed, phases, live=True)
+        timed.encoder = self.stages.encoders(collection, timed, phases, live=True)
         for stage in stages:  # nested rankers: ready, not timed
             self.stages.ready_scorers(stage, timed)
         call = pipeline.live_path(components, stages, self.suite.k, timed, phases.meter.now)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .banks import QueryBank
     from .cache import ArtifactCache
     from .collection import Collection
+    from .encoding import Encoder
     from .ranking import Run
     from .scoring import Scorer
 
@@ -251,7 +252,8 @@ class Context:
     need more than (qrels, run). ``retrieve`` runs a nested retriever spec through the runner,
     with its caching, for components that combine several retrievers; ``scorer`` turns a nested
     ranker spec into a ready pair scorer (``.score(query, texts, qid=None)``, harness/scoring.py),
-    both None outside a runner. ``costs`` takes per-query cost counters
+    and ``encoder`` a nested retriever spec into its dense vectors (``.corpus(collection)``,
+    ``.queries(texts)``, harness/encoding.py), all three None outside a runner. ``costs`` takes per-query cost counters
     (``ctx.costs.add(qid, flops=...)``, harness/costs.py) for the cell result. ``cache`` is the artifact
     cache, for artifacts a component keys itself (embeddings shared by a retriever and a ranker);
     it verifies every file it serves. ``phase`` is the result record of the phase the component
@@ -268,6 +270,8 @@ class Context:
     collection: Collection | None = None
     retrieve: Callable[[dict, Mapping[str, str], int], Run] | None = None
     scorer: Callable[[Any], Scorer] | None = None
+    # A nested retriever spec's vectors (``ctx.encoder(spec).corpus(collection)``, harness/encoding.py).
+    encoder: Callable[[Any], Encoder] | None = None
     costs: Costs = field(default_factory=Costs)
     cache: ArtifactCache | None = None
     phase: dict[str, Any] = field(default_factory=dict)

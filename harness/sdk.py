@@ -38,6 +38,7 @@ from .cache import ArtifactCache, cache_key
 from .capabilities import (
     CacheAware,
     Compressible,
+    Embedder,
     IndexSized,
     PairScorer,
     Persistent,
@@ -60,6 +61,7 @@ from .components import (
 )
 from .costs import Costs
 from .datasets import DatasetError
+from .encoding import Encoder, encoder_for
 from .errors import ComponentError, HarnessError
 from .exact import recall_of_exact
 from .hookspecs import hookimpl
@@ -104,6 +106,8 @@ __all__ = [
     "DatasetError",
     "DatasetProvider",
     "Document",
+    "Embedder",
+    "Encoder",
     "HarnessError",
     "IndexSized",
     "Metric",
@@ -128,6 +132,7 @@ __all__ = [
     "build",
     "cache_key",
     "check_params",
+    "encoder_for",
     "hookimpl",
     "recall_of_exact",
     "rerank_merge",

@@ -24,6 +24,8 @@ them, so a warm cache and an empty one give the same results.
 Nested retrievers (``ctx.retrieve``, see ``nested``) run with a context of their own: their
 artifacts are not the combining pipeline's, and their phases are named after their plugin. Nested
 rankers (``ctx.scorer``, see ``scorers``) are made ready the same way, once, and score pairs.
+Nested encoders (``ctx.encoder``, see ``encoders``) are retrievers set up (not indexed) once per
+dataset that hand out their vectors (harness/encoding.py).
 
 Cost counters (``ctx.costs``, costs.py): what a stage counted while computing its run is kept
 with the run, in memory and beside it in the artifact cache (``costs.json``), and added to the
@@ -55,10 +57,11 @@ from dataclasses import dataclass
 
 from . import contracts
 from .cache import FORMAT, ArtifactCache, cache_key, canonical
-from .capabilities import Compressible, PairScorer, Persistent, supports
+from .capabilities import Compressible, Embedder, PairScorer, Persistent, supports
 from .collection import Collection
 from .components import Component, Context
 from .costs import SCHEMA as COSTS_SCHEMA
+from .encoding import Encoder
 from .errors import ComponentError
 from .measure.isolation import widened
 from .measure.latency import two_step_phases
@@ -299,6 +302,52 @@ class StageExecutor:
             return made[id(spec)][1]
 
         return scorer
+
+    def encoders(self, collection: Collection, ctx: Context, phases: Phases, live: bool = False,
+                 prefix: str = "") -> Callable[[StageSpec], Encoder]:
+        """``ctx.encoder`` for components that read a nested retriever's vectors (a
+        ``Param("retriever")``; harness/encoding.py): each spec's retriever is built, set up and
+        compressed once per dataset (phases ``<plugin>.load_model``, ``<plugin>.compress``; a second
+        configuration of the same plugin ``<plugin>-2.``), not indexed: its ``Embedder`` methods
+        serve the vectors from its own cache. Phase ``<plugin>.embed`` adds up its calls, texts and
+        host seconds; not under ``live`` (the latency loops)."""
+        names: dict[int, str] = {}
+        made: dict[int, tuple[StageSpec, Encoder]] = {}
+
+        def encoder(spec: StageSpec) -> Encoder:
+            if id(spec) in made:
+                return made[id(spec)][1]
+            if not isinstance(spec, StageSpec) or spec.kind != "retriever":
+                raise StageError(f"ctx.encoder takes a retriever spec (the value of a parameter declared "
+                                 f"Param(\"retriever\")), got {spec!r}")
+            if not supports(spec.cls, Embedder):
+                raise StageError(f"retriever {spec.plugin!r} cannot hand out its vectors: it defines no "
+                                 "embed_corpus(collection, ctx) and embed_queries(texts, ctx), which a nested "
+                                 "encoder (ctx.encoder) needs")
+            taken, n = set(names.values()), 1
+            while (name := spec.plugin + (f"-{n}" if n > 1 else "")) in taken:
+                n += 1
+            names[id(spec)] = name
+            where = f"{prefix}{name}."
+            own = dataclasses.replace(ctx, artifacts={}, phase={})
+            component = spec.build()
+            key = cache_key("encoder", FORMAT, self.identity(spec, component, own))
+            if key in self._components:  # the same configuration, nested in another pipeline's stage
+                phases.note(where + "load_model", cache="memory")
+                component = self._components[key]
+            else:
+                self._setup(component, own, phases, where)
+                self._compress(spec, component, own, phases, where)
+                self._components[key] = component
+            record = None
+            if not live:
+                record = phases.records.setdefault(where + "embed", {"seconds": 0.0, "cache": "miss", "calls": 0,
+                                                                     "texts": 0})
+                own.phase = record
+            made[id(spec)] = (spec, Encoder(component, own, record))  # the spec kept alive: its id stays its own
+            return made[id(spec)][1]
+
+        return encoder
 
     @staticmethod
     def ready_scorers(spec: StageSpec, ctx: Context) -> None:

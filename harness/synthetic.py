@@ -25,6 +25,7 @@ so memory is the collection's strings plus one chunk: about 0.6 GB for a million
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,7 +74,35 @@ class SyntheticSpec:
         if not found and TOPIC_FACTOR * self.query_length > rare:
             found.append(("query_length", f"a topic of {TOPIC_FACTOR * self.query_length} words needs at least as "
                           f"many rare words; the vocabulary has {rare} (ranks >= {RARE_FROM:.0%} of it)"))
+        # Refuse a collection that cannot fit before allocating any of it: "1000000M" (or a huge
+        # doc_length or vocabulary) would otherwise end in a MemoryError deep in numpy, or in the
+        # OOM killer after minutes of generating.
+        memory = physical_memory()
+        if not found and memory is not None and self.estimated_bytes() > memory:
+            key = max(("documents", self.documents * (self.doc_length + 1) * BYTES_PER_TOKEN),
+                      ("vocabulary", self.vocabulary * BYTES_PER_WORD), key=lambda kv: kv[1])[0]
+            found.append((key, f"{self.documents:,} documents of {self.doc_length:g} words over a vocabulary of "
+                          f"{self.vocabulary:,} words need about {self.estimated_bytes() / 1e9:,.1f} GB of memory, "
+                          f"more than this machine's {memory / 1e9:,.1f} GB"))
         return found
+
+    def estimated_bytes(self) -> float:
+        """The collection's approximate peak memory: its strings and their lists (about 11 bytes a
+        token at a million documents, docs/datasets.md, rounded up) and the vocabulary's words."""
+        return (self.documents * (self.doc_length + 1) * BYTES_PER_TOKEN + self.vocabulary * BYTES_PER_WORD
+                + self.queries * TOPIC_FACTOR * self.query_length * 8)
+
+
+BYTES_PER_TOKEN = 12  # measured: 0.68 GB peak for 1M documents of 61 tokens (docs/datasets.md)
+BYTES_PER_WORD = 200  # a word's str, its list slot, the cumulative distribution's float
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes; None where the OS does not say (no refusal then)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def word(i: int) -> str:
@@ -189,10 +218,16 @@ def tiny_model(folder: str | Path, vocabulary: int = 100_000, seed: int = 0) -> 
 def main(argv: list[str] | None = None) -> int:
     """``python -m harness.synthetic model FOLDER [VOCABULARY]``: write ``tiny_model`` there."""
     args = sys.argv[1:] if argv is None else argv
+    usage = "usage: python -m harness.synthetic model FOLDER [VOCABULARY (default 100000)]"
     if len(args) not in (2, 3) or args[0] != "model":
-        print("usage: python -m harness.synthetic model FOLDER [VOCABULARY (default 100000)]", file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
-    folder = tiny_model(args[1], int(args[2]) if len(args) == 3 else 100_000)
+    # A user's typo must get a message, not a traceback (int("abc"), or numpy's "negative dimensions").
+    vocabulary = int(args[2]) if len(args) == 3 and args[2].isdecimal() and args[2].isascii() else None
+    if len(args) == 3 and (vocabulary is None or vocabulary < 1):
+        print(f"VOCABULARY must be a whole number >= 1, got {args[2]!r}\n{usage}", file=sys.stderr)
+        return 2
+    folder = tiny_model(args[1], vocabulary or 100_000)
     print(f"tiny model with the synthetic vocabulary written to {folder}")
     return 0
 

@@ -75,6 +75,7 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("keys")
     (root / "a.trec").write_text("q1 Q0 d01 1 2.0 x\n")
     (root / "b.trec").write_text("q1 Q0 d02 1 2.0 x\n")
+    (root / "synonyms.tsv").write_text("big\tlarge\n")  # robustness's smoothed: a user's synonym table
     from harness_transformers.models import _package_folder
 
     original = _package_folder(MINILM)
@@ -87,7 +88,7 @@ def files(tmp_path_factory):
     (other / "config.json").unlink()
     (other / "config.json").write_text(json.dumps({**config, "layer_norm_eps": 1e-6}))
     return {"run_a": str(root / "a.trec"), "run_b": str(root / "b.trec"), "model": str(original),
-            "other_model": str(other)}
+            "other_model": str(other), "synonyms": str(root / "synonyms.tsv")}
 
 
 @pytest.fixture
@@ -104,6 +105,16 @@ def bm25(registry, **params) -> StageSpec:
     return StageSpec("retriever", "bm25", params, registry.get("retriever", "bm25"))
 
 
+def bm25_ranker(registry, **params) -> StageSpec:
+    """A nested pair scorer (anncur's and exhaustive's ``scorer``)."""
+    return StageSpec("ranker", "bm25", params, registry.get("ranker", "bm25"))
+
+
+def minilm_spec(registry, **params) -> StageSpec:
+    """A nested dense retriever (dbnorm's ``encoder``) on the real MiniLM."""
+    return StageSpec("retriever", "dense", {"model": MINILM, **params}, registry.get("retriever", "dense"))
+
+
 def base_params(registry, files, info) -> dict:
     """What a component needs besides its defaults (its required parameters, a metric's cutoff)."""
     kind, name = info.kind, info.name
@@ -117,8 +128,15 @@ def base_params(registry, files, info) -> dict:
         ("ranker", "bi-encoder"): {"model": MINILM},
         ("ranker", "cross-encoder"): {"model": MINILM},
         ("metric", "ExactRecall"): {"reference": {"plugin": "bm25"}, "cutoff": 10},
+        ("ranker", "smoothed"): {"ranker": StageSpec("ranker", "bm25", {}, registry.get("ranker", "bm25"))},
+        ("retriever", "dbnorm"): {"encoder": minilm_spec(registry)},
+        ("ranker", "late-interaction"): {"model": MINILM},
+        ("retriever", "anncur"): {"scorer": bm25_ranker(registry), "anchor_queries": 5},
+        ("retriever", "exhaustive"): {"scorer": bm25_ranker(registry)},
+        ("ranker", "dbnorm"): {"encoder": minilm_spec(registry)},
         ("dataset", "irds"): {"id": "cranfield"},
         ("dataset", "beir"): {"path": "beir-a"},
+        ("dataset", "synthetic"): {"documents": 1000},
         ("dataset", "trec"): {"topics": "topics.txt", "qrels": "qrels.txt", "corpus": "corpus.jsonl"},
     }.get((kind, name), {})
 
@@ -126,7 +144,8 @@ def base_params(registry, files, info) -> dict:
 def explicit_alternatives(registry, files) -> dict:
     """(kind, component, parameter) -> (other value, parameters it needs besides the base's)."""
     encoders = {}
-    for kind, name in (("retriever", "dense"), ("ranker", "bi-encoder"), ("ranker", "cross-encoder")):
+    for kind, name in (("retriever", "dense"), ("ranker", "bi-encoder"), ("ranker", "cross-encoder"),
+                       ("ranker", "late-interaction")):
         encoders.update({
             (kind, name, "model"): (files["other_model"], {}),
             (kind, name, "revision"): ("v2", {"model": HUB_ID}),
@@ -140,14 +159,28 @@ def explicit_alternatives(registry, files) -> dict:
             ("retriever", name, "weights"): ([0.7, 0.3], {}),
         })
     compress = {}
-    for name in ("svd", "int8-dynamic", "int8-lowrank", "prune"):
+    for name in ("svd", "svd-aware", "dense-sparse", "int8-dynamic", "int8-lowrank", "prune"):
         compress.update({
             ("compressor", name, "include"): (["encoder.*"], {}),
             ("compressor", name, "exclude"): (["*.pooler.*"], {}),
         })
+    dbnorm = {}
+    for kind in ("retriever", "ranker"):
+        dbnorm.update({
+            (kind, "dbnorm", "encoder"): (minilm_spec(registry, query_prefix="query: "), {}),
+            (kind, "dbnorm", "query_bank"): ("folds:3", {}),
+            (kind, "dbnorm", "tune"): ([1.0, 10.0], {}),
+        })
     return {
-        **encoders, **fusion, **compress,
+        **encoders, **fusion, **compress, **dbnorm,
         ("retriever", "trec-run", "path"): (files["run_b"], {}),
+        ("ranker", "smoothed", "ranker"): (StageSpec("ranker", "bm25", {"k1": 1.5}, registry.get("ranker", "bm25")),
+                                           {}),
+        ("ranker", "smoothed", "table"): (files["synonyms"], {}),
+        ("retriever", "anncur", "scorer"): (bm25_ranker(registry, k1=1.5), {}),
+        ("retriever", "anncur", "anchor_source"): ("pseudo:first-sentence", {}),
+        ("retriever", "anncur", "anchor_retriever"): (bm25(registry), {"anchor_strategy": "retriever"}),
+        ("retriever", "exhaustive", "scorer"): (bm25_ranker(registry, k1=1.5), {}),
         ("retriever", "bm25", "token_pattern"): (r"[a-z]+", {}),
         ("retriever", "bm25", "stopwords"): (["the", "of"], {}),  # a list as well as the choices
         ("ranker", "bm25", "token_pattern"): (r"[a-z]+", {}),
@@ -155,6 +188,7 @@ def explicit_alternatives(registry, files) -> dict:
         ("metric", "ExactRecall", "reference"): ({"plugin": "bm25", "k1": 1.5}, {}),
         ("dataset", "irds", "id"): ("vaswani", {}),
         ("dataset", "beir", "path"): ("beir-b", {}),
+        ("dataset", "synthetic", "documents"): ("2k", {}),
         ("dataset", "beir", "split"): ("dev", {}),
         ("dataset", "trec", "topics"): ("other-topics.txt", {}),
         ("dataset", "trec", "qrels"): ("other-qrels.txt", {}),
@@ -199,7 +233,8 @@ EQUIVALENT = {("retriever", "dense", "device"): device_canonical, ("ranker", "bi
               ("ranker", "cross-encoder", "device"): device_canonical,
               # bm25 reads "none" as None (TOML has no null): one spelling, one identity
               ("retriever", "bm25", "stemmer"): lambda value, ctx: None if value == "none" else value,
-              ("ranker", "bm25", "stemmer"): lambda value, ctx: None if value == "none" else value}
+              ("ranker", "bm25", "stemmer"): lambda value, ctx: None if value == "none" else value,
+              ("ranker", "late-interaction", "device"): device_canonical}
 
 
 class Keys:

@@ -4,6 +4,7 @@ curves and for trying a large-collection suite without its download."""
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Any
 
 from ..collection import Collection
@@ -27,8 +28,10 @@ def parse_count(value: Any) -> int | None:
     match = _COUNT.fullmatch(value.strip())
     if not match:
         return None
-    number = float(match[1]) * _SCALE[match[2].lower()]
-    return int(number) if number == int(number) and number > 0 else None
+    # Exact decimal arithmetic: with floats "1.005k" is 1004.9999999999999 (refused) and
+    # "12345678901234567890" silently became 12345678901234567168.
+    number = Fraction(match[1]) * _SCALE[match[2].lower()]
+    return int(number) if number.denominator == 1 and number > 0 else None
 
 
 _PARAM = {"queries": "topics"}  # the generator's names that differ from the provider's

@@ -1,6 +1,6 @@
 """ir-harness-transformers: neural components for the harness on Hugging Face transformers.
 
-``dense`` (retriever), ``cross-encoder`` and ``bi-encoder`` (rankers). This module is what the
+``dense`` (retriever), ``cross-encoder``, ``bi-encoder`` and ``late-interaction`` (rankers). This module is what the
 ``harness`` entry point loads for ``harness plugins``: it imports only the component classes,
 which import torch, transformers and numpy inside their methods, so listing plugins stays instant.
 """
@@ -9,9 +9,10 @@ which import torch, transformers and numpy inside their methods, so listing plug
 from harness.sdk import hookimpl
 
 from .dense import Dense
+from .late_interaction import LateInteraction
 from .rankers import BiEncoder, CrossEncoder
 
-__all__ = ["BiEncoder", "CrossEncoder", "Dense", "harness_rankers", "harness_retrievers"]
+__all__ = ["BiEncoder", "CrossEncoder", "Dense", "LateInteraction", "harness_rankers", "harness_retrievers"]
 
 
 @hookimpl
@@ -21,4 +22,4 @@ def harness_retrievers():
 
 @hookimpl
 def harness_rankers():
-    return [CrossEncoder, BiEncoder]
+    return [CrossEncoder, BiEncoder, LateInteraction]

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.sdk import Context, Param, Retriever, Run
+from harness.sdk import Context, Param, Retriever, Run, cache_key
 
-from . import cache, faiss_index
-from .base import ENCODER_PARAMS, EncoderComponent, QueryVectors
+from . import cache, faiss_index, models
+from .base import ENCODER_PARAMS, RESOLVED, EncoderComponent, QueryVectors
 from .models import locate
 from .search import blocked_topk
 from .tokens import CHUNK
@@ -42,6 +42,10 @@ FAISS_PARAMS = {
     "pq_m": Param(int, None, "ivfpq: sub-quantisers of 8 bits (build), must divide the dimension; default the "
                   "largest divisor up to dimension / 4", nullable=True, min=1),
 }
+
+
+# Bump when query encoding changes in a way the key does not show. 2: one text per forward pass.
+QUERY_FORMAT = 2
 
 
 class Dense(EncoderComponent, Retriever):
@@ -126,6 +130,54 @@ class Dense(EncoderComponent, Retriever):
             raise RuntimeError("dense: call index() before retrieve()")
         self._note(ctx)
         return self.search(self.encode_queries(queries), k)
+
+    # The Embedder capability (harness.sdk.Embedder): other components (a query-bank normaliser)
+    # read this retriever's vectors through ctx.encoder, from the embedding cache, with no index.
+
+    def embed_corpus(self, collection, ctx: Context):
+        """The corpus's document ids and vectors (float32, on the CPU), from the embedding cache,
+        else encoded and stored there: the very vectors index() searches."""
+        self._ready(ctx)
+        return [d.id for d in collection.docs], self.corpus_vectors(collection, ctx)
+
+    def embed_queries(self, texts, ctx: Context):
+        """Vectors of query texts (``query_prefix`` before each), float32 on the CPU, one row per
+        text, each encoded alone; kept in the artifact cache under a key of the query-side
+        encoding and the texts, so a bank of queries is encoded once."""
+        import json
+
+        import numpy as np
+        import torch
+
+        self._ready(ctx)
+        texts = list(texts)
+        key = self.query_embedding_key(texts)
+        record = ctx.phase["query_embeddings"] = {"cache": "off" if ctx.cache is None else "miss", "key": key,
+                                                   "texts": len(texts)}
+        folder = ctx.cache.get(cache.KIND, key) if ctx.cache is not None else None
+        if folder is not None and json.loads((folder / "texts.json").read_text(encoding="utf-8")) == texts:
+            record["cache"] = "hit"
+            return torch.from_numpy(np.load(folder / "embeddings.npy", allow_pickle=False))
+        # One text per forward pass: a text's vector never depends on the texts batched with it
+        # (padding changes the float rounding), which a bank's normalisation would amplify by β.
+        encoder = self._encoder()
+        matrix = torch.cat([encoder.encode([text], self.query_prefix) for text in texts]) if texts else \
+            encoder.encode([], self.query_prefix)  # float32, CPU
+        if ctx.cache is not None:
+            with ctx.cache.write(cache.KIND, key, texts=len(texts), device=self._device) as out:
+                np.save(out / "embeddings.npy", matrix.numpy(), allow_pickle=False)
+                (out / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        return matrix
+
+    def query_embedding_key(self, texts) -> str:
+        """The key of query vectors: as the corpus's embedding key (model files and state, encoding
+        settings, device, library versions), with the query prefix instead of the document
+        prefix, and the texts instead of the corpus."""
+        skipped = ("doc_prefix", "block_size", *faiss_index.PARAMS, "index")
+        encoding = {k: v for k, v in self.config.items()
+                    if k not in skipped + RESOLVED and self.params[k].affects_output}
+        encoding.update(device=self._device, runtime=models.runtime(), **self._model_defaults())
+        return cache_key("query-embeddings", cache.FORMAT, QUERY_FORMAT, self._model_key(), encoding, list(texts))
 
     # Corpus shards (the harness's dask executor, harness/executors/shards.py): parts of the corpus
     # encoded on several workers, then merged into the very embedding cache entry index() reads.
