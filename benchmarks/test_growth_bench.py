@@ -159,11 +159,13 @@ def curve(request, tmp_path_factory) -> list[dict]:
     return rows
 
 
-@linux
-def test_every_system_runs(curve):
-    """Each worker indexed and retrieved; hnsw built its index over dense's cached vectors (so its
-    index time is the build); BM25 finds the planted documents (random rankings score ~0)."""
-    for row in curve:
+def check_rows(rows: list[dict], expected_sizes: tuple[int, ...]) -> None:
+    """Every (system, size) measured exactly once, on the size asked for, and each plausible.
+    Without the first check an empty curve (or one missing a system) passed: the CI smoke could
+    go green having measured nothing."""
+    measured_cells = sorted((r["system"], r["documents"]) for r in rows)
+    assert measured_cells == sorted((s, n) for s in SYSTEMS for n in expected_sizes), measured_cells
+    for row in rows:
         assert row["queries"] == 200 and row["qps"] > 0 and row["index_peak"] >= 0, row
         if row["system"] == "dense":
             assert row["encoded"], row
@@ -171,6 +173,13 @@ def test_every_system_runs(curve):
             assert not row["encoded"] and row["hnsw_build_s"] is not None, row
         if row["system"] == "bm25":
             assert row["ndcg10"] > 0.5, row
+
+
+@linux
+def test_every_system_runs(request, curve):
+    """Each worker indexed and retrieved; hnsw built its index over dense's cached vectors (so its
+    index time is the build); BM25 finds the planted documents (random rankings score ~0)."""
+    check_rows(curve, sizes(request.config.getoption("benchmark_disable")))
 
 
 @linux

@@ -47,6 +47,9 @@ class Encoder:
         self.retriever = retriever
         self._ctx = ctx  # a context of its own: cache outcomes go into its phase record, not the caller's
         self._record = record  # phase ``<plugin>.embed``: calls, texts, host seconds
+        # The corpus's dimension once handed out: query rows of another width would fail later in
+        # a caller's matmul with a numpy error naming neither the retriever nor the call.
+        self._dimension: int | None = None
 
     @property
     def plugin(self) -> str:
@@ -68,6 +71,7 @@ class Encoder:
         if len(matrix) != len(ids):
             raise ComponentError(f"{who(self.retriever)}: embed_corpus returned {len(matrix)} rows for "
                                  f"{len(ids)} documents")
+        self._check_dimension(matrix, "embed_corpus")
         self._count(started, len(ids))
         return ids, matrix
 
@@ -81,8 +85,17 @@ class Encoder:
         if len(matrix) != len(texts):
             raise ComponentError(f"{who(self.retriever)}: embed_queries returned {len(matrix)} rows for "
                                  f"{len(texts)} texts")
+        if len(texts):  # an empty list may come back as (0, 0) or (0,) reshaped: no width to compare
+            self._check_dimension(matrix, "embed_queries")
         self._count(started, len(texts))
         return matrix
+
+    def _check_dimension(self, matrix, method: str) -> None:
+        if self._dimension is None:
+            self._dimension = matrix.shape[1]
+        elif matrix.shape[1] != self._dimension:
+            raise ComponentError(f"{who(self.retriever)}: {method} returned vectors of dimension {matrix.shape[1]}, "
+                                 f"not {self._dimension} as before: queries and documents must share one space")
 
     def _count(self, started: float, texts: int) -> None:
         if self._record is not None:

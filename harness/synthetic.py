@@ -20,7 +20,8 @@ the model; in short:
 Everything is drawn from one ``numpy.random.Generator(PCG64(seed))`` in a fixed order, so the same
 parameters give the same collection, byte for byte, on every machine (``test_synthetic.py``).
 Documents are made in chunks (one array of token ids, one ``join`` and one ``split`` per chunk),
-so memory is the collection's strings plus one chunk: about 0.6 GB for a million documents.
+so memory is the collection's strings plus one chunk: about 0.7 GB for a million documents;
+``SyntheticSpec.problems()`` refuses a collection whose estimate exceeds the machine's memory.
 """
 
 from __future__ import annotations
@@ -87,22 +88,31 @@ class SyntheticSpec:
         return found
 
     def estimated_bytes(self) -> float:
-        """The collection's approximate peak memory: its strings and their lists (about 11 bytes a
-        token at a million documents, docs/datasets.md, rounded up) and the vocabulary's words."""
-        return (self.documents * (self.doc_length + 1) * BYTES_PER_TOKEN + self.vocabulary * BYTES_PER_WORD
-                + self.queries * TOPIC_FACTOR * self.query_length * 8)
+        """The collection's approximate peak memory, an upper bound of what tracemalloc measures
+        (tests/test_synthetic_adversarial.py): the documents' strings, one chunk's temporaries (its
+        uniform draws, token ids, their Python list, the joined text) and the vocabulary's words."""
+        tokens = self.doc_length + 1  # a document's words and its "\n"
+        return (self.documents * tokens * BYTES_PER_TOKEN + min(self.documents, CHUNK) * tokens * CHUNK_BYTES_PER_TOKEN
+                + self.vocabulary * BYTES_PER_WORD + self.queries * TOPIC_FACTOR * self.query_length * 8)
 
 
-BYTES_PER_TOKEN = 12  # measured: 0.68 GB peak for 1M documents of 61 tokens (docs/datasets.md)
+BYTES_PER_TOKEN = 12  # kept: the documents' strings, measured at 8.7 bytes a token (tracemalloc)
+CHUNK_BYTES_PER_TOKEN = 40  # a chunk's temporaries, measured at about 30 bytes a token
 BYTES_PER_WORD = 200  # a word's str, its list slot, the cumulative distribution's float
 
 
 def physical_memory() -> int | None:
-    """This machine's physical memory in bytes; None where the OS does not say (no refusal then)."""
+    """This machine's physical memory in bytes, or the container's limit (cgroup v2) when lower:
+    the OOM killer acts on the limit. None where the OS does not say (no refusal then)."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        found = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return found
+    return min(found, int(limit)) if limit.isdecimal() else found
 
 
 def word(i: int) -> str:

@@ -28,11 +28,13 @@ from harness.sdk import (
     BankSource,
     ComponentError,
     Context,
+    Embedder,
     Param,
     Ranker,
     Retriever,
     Run,
     encoder_for,
+    supports,
 )
 
 from . import normalize
@@ -66,9 +68,17 @@ class Normaliser:
     @classmethod
     def check_config(cls, params: dict, base_dir) -> list[tuple[str, str]]:
         found = []
+        encoder = params.get("encoder")
+        cls = getattr(encoder, "cls", None)
+        # refused here, not when a cell runs: a retriever without vectors (bm25) cannot be normalised
+        if cls is not None and not supports(cls, Embedder):
+            found.append(("encoder", f"retriever {getattr(encoder, 'plugin', cls.__name__)!r} cannot hand out its "
+                                     "vectors (no Embedder capability: embed_corpus, embed_queries); use a dense "
+                                     "retriever such as \"dense\""))
         if params.get("tune"):
             source = params.get("query_bank", "")
-            kind, _, arg = str(source).partition(":")
+            # stripped as the bank sources parse it: " folds:5 " is a valid bank
+            kind, _, arg = str(source).strip().partition(":")
             if params.get("method") == "csls":
                 found.append(("tune", "csls has no β to tune"))
             elif kind != "folds" or not arg.strip().isdigit() or int(arg) < 3:
@@ -87,6 +97,8 @@ class Normaliser:
     def _prepare(self, collection, ctx: Context) -> None:
         encoder = encoder_for(ctx, self.encoder)
         ids, vectors = encoder.corpus(collection)
+        if not ids:  # nothing to normalise: dis would fail on an empty argmax, the others return nothing
+            raise ComponentError(f"{self.kind} 'dbnorm': the collection {collection.name!r} has no documents")
         self._columns = normalize.trec_columns(ids)  # ties in trec_eval's order: see normalize.py
         self._ids = [ids[i] for i in self._columns]
         self._column_of = {doc: i for i, doc in enumerate(self._ids)}
@@ -108,6 +120,9 @@ class Normaliser:
         if self.method not in ("dualis", "dualdis"):
             return None
         n = len(self._ids)
+        if n < 2:  # a document's gallery term leaves itself out: with one document its sum is empty (+inf)
+            raise ComponentError(f"{self.kind} 'dbnorm': method {self.method!r} needs a gallery bank of at least 2 "
+                                 f"documents; the collection has {n}")
         seed = ctx.seed if self.seed is None else self.seed
         if self.gallery_size is None or self.gallery_size >= n:
             return np.arange(n)
@@ -164,7 +179,7 @@ class Normaliser:
         grid = sorted(set(self.tune))
         pairs = list(itertools.product(grid, grid if self.method in ("dualis", "dualdis") else [self.beta_gallery]))
         rows = {q: i for i, q in enumerate(self._bank.queries)}
-        S_all = self._bank_vectors @ self._docs.T
+        S_all = self._similarities(self._bank_vectors)
         chosen, record = {}, {}
         for target in [*range(len(folds)), None]:
             best = None
@@ -190,13 +205,19 @@ class Normaliser:
         other fold, its judged queries and the bank they are normalised with, which holds
         neither their fold (``for_query``) nor the target fold."""
         bank = self._bank
+        # The target fold's texts, compared as the SDK's banks compare them for leaks (whitespace
+        # collapsed, case folded): a query of another fold with the same text as one of the target
+        # fold's must not sit in a bank that chooses the target fold's β.
+        leaked = set() if target is None else {" ".join(bank.queries[q].split()).casefold()
+                                               for q in bank.folds[target]}
         plan = []
         for fold, members in enumerate(bank.folds):
             if fold == target:
                 continue
             tuning = [q for q in members if any(g > 0 for g in qrels.get(q, {}).values())]
             if tuning:
-                others = tuple(b for b in bank.for_query(tuning[0]).queries if bank.fold_of(b) != target)
+                others = tuple(b for b, text in bank.for_query(tuning[0]).queries.items()
+                               if bank.fold_of(b) != target and " ".join(text.split()).casefold() not in leaked)
                 plan.append((tuning, others))
         return plan
 
@@ -213,12 +234,25 @@ class Normaliser:
         if not qids:
             return {}
         vectors = encoder_for(ctx, self.encoder).queries([queries[q] for q in qids])
-        S = vectors @ self._docs.T
+        S = self._similarities(vectors)
         place = {qid: i for i, qid in enumerate(qids)}
         out = {}
         for (bank_ids, beta_q, beta_g), members in self.query_plan(qids).items():
             normalised = self._normalized(S[[place[q] for q in members]], bank_ids, beta_q, beta_g)
             out.update(zip(members, normalised, strict=True))
+        return out
+
+    def _similarities(self, vectors):
+        """s(q, ·) for each row of ``vectors``, one matrix-vector product per row in float64: a
+        float32 matrix product rounds a row differently with the rows batched with it (BLAS
+        blocking), and β amplifies that into scores that change with which queries were asked
+        together (found by test_adversarial.py)."""
+        import numpy as np
+
+        docs = self._docs.astype(np.float64)
+        out = np.empty((len(vectors), len(docs)))
+        for row, vector in enumerate(vectors.astype(np.float64)):
+            out[row] = docs @ vector
         return out
 
     def query_plan(self, qids) -> dict[tuple, list[str]]:
@@ -235,7 +269,14 @@ def _single(values):
     the run is sorted in is the order trec_eval reads."""
     import numpy as np
 
-    return values.astype(np.float32).astype(np.float64)
+    with np.errstate(over="ignore"):
+        out = values.astype(np.float32).astype(np.float64)
+    if not np.isfinite(out).all():
+        # β·s beyond single precision (β ≈ 1e38), or vectors so large their dot products overflow:
+        # said here, not as the Run's ValueError about one score
+        raise ComponentError("dbnorm: normalised scores are not finite in single precision: beta_query or "
+                             "beta_gallery (or the encoder's vectors) too large")
+    return out
 
 
 class DBNorm(Normaliser, Ranker):
@@ -248,6 +289,10 @@ class DBNorm(Normaliser, Ranker):
         self._prepare(collection, ctx)
 
     def rerank(self, queries: Mapping[str, str], candidates: Run, ctx: Context) -> Run:
+        unknown = [qid for qid in candidates if qid not in queries]
+        if unknown:  # a KeyError traceback otherwise
+            raise ComponentError(f"ranker 'dbnorm': the candidates hold query {unknown[0]!r}, which is not among the "
+                                 "queries given")
         asked = {qid: queries[qid] for qid in candidates if candidates[qid]}
         rows = self._rows(asked, ctx)
         out = {}
