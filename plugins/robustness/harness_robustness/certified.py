@@ -14,17 +14,21 @@ top K by substituting up to R of its own words.
 
 A query with at most K candidates has nothing outside its top K: certified (counted in the details
 as ``vacuous``). A document of the run that the collection lacks has no text to smooth: it is left
-out of the candidates (counted as ``unknown_documents``).
+out of the candidates (counted as ``unknown_documents``). A query whose run does not carry the
+smoothed estimates as its top K's scores (a run not ordered by the smoothed stage) is not certified
+(``not_smoothed_order``), and a depth not beyond K is an error rather than a vacuous certificate.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from harness.sdk import Context, Metric, MetricValue, Param, Run
+from harness.sdk import ComponentError, Context, Metric, MetricValue, Param, Run
 
 from .bounds import BOUNDS, certify
 from .smoothed import SMOOTHING
+
+SCORE_TOLERANCE = 1e-4  # a run score within this of a smoothed estimate (in [0, 1]) is that estimate
 
 COMMON = {
     "cutoff": Param(int, None, "K: the top K certified (the number after @)", nullable=True, min=1),
@@ -47,7 +51,14 @@ class Certified(Metric):
     @classmethod
     def evaluate_batch(cls, metrics: list[Metric], qrels: dict, run: Run, ctx: Context) -> dict[str, MetricValue]:
         if ctx.collection is None:
-            raise ValueError("the certification metrics need the cell's collection (ctx.collection)")
+            raise ComponentError("the certification metrics need the cell's collection (ctx.collection)")
+        for metric in metrics:
+            # with depth <= K no candidate lies outside the top K: every query would count as
+            # (vacuously) certified, a 1.0 that certifies nothing
+            if metric.depth <= metric.cutoff:
+                raise ComponentError(f"metric {metric.label}: depth ({metric.depth}) must be greater than the "
+                                     f"cutoff K ({metric.cutoff}): the candidates outside the top K are the run's "
+                                     f"documents K + 1 .. depth; set depth to the smoothed stage's depth")
         smoothing = ctx.artifacts[SMOOTHING]
         depth = max(m.depth for m in metrics)
         known = {doc.id for doc in ctx.collection.docs}
@@ -60,7 +71,7 @@ class Certified(Metric):
             per_query, notes = {}, Counter()
             for qid in sorted(wanted):
                 docs = wanted[qid][: metric.depth]
-                per_query[qid] = metric.value(docs, stats[qid], smoothing, ctx, notes)
+                per_query[qid] = metric.value(docs, stats[qid], smoothing, ctx, notes, dict(run.ranked(qid)))
             mean = sum(per_query.values()) / len(per_query) if per_query else 0.0
             details = {"alpha": metric.alpha, "bound": metric.bound, "depth": metric.depth,
                        "smoothing": smoothing.describe(ctx), "estimates": record, **notes}
@@ -72,13 +83,21 @@ class Certified(Metric):
     def evaluate(self, qrels: dict, run: Run, ctx: Context) -> MetricValue:
         return self.evaluate_batch([self], qrels, run, ctx)[self.label]
 
+    def smoothed_top(self, docs, stats, scores) -> bool:
+        """Whether the run's top K carry their smoothed estimates as scores. The certificate is
+        about the smoothed ranker's order; a run ordered otherwise (the first stage's, a stage
+        after ``smoothed``, ``interpolate``) is not protected by it, even when its top K happens
+        to be the smoothed one, so such a query is not certified. The tolerance covers the
+        single-precision nudges that keep trec_eval's order (ranking.encode_order)."""
+        return all(abs(scores[d] - stats[d].mean) <= SCORE_TOLERANCE for d in docs[: self.cutoff])
+
     def certified(self, docs, stats, smoothing, ctx, radius: int) -> bool:
         k = self.cutoff
         top = [stats[d] for d in docs[:k]]
         rest = [(stats[d], smoothing.budget(d, radius, ctx)) for d in docs[k:]]
         return certify(top, rest, self.alpha, self.bound).certified
 
-    def value(self, docs, stats, smoothing, ctx, notes: Counter) -> float:
+    def value(self, docs, stats, smoothing, ctx, notes: Counter, scores: dict[str, float]) -> float:
         raise NotImplementedError
 
 
@@ -89,10 +108,13 @@ class CertTopK(Certified):
     params = {**COMMON, "radius": Param(int, 0, "R: words of the attacked document substituted", min=0)}
     upper_bound = 1.0
 
-    def value(self, docs, stats, smoothing, ctx, notes):
+    def value(self, docs, stats, smoothing, ctx, notes, scores):
         if len(docs) <= self.cutoff:
             notes["vacuous"] += 1
             return 1.0
+        if not self.smoothed_top(docs, stats, scores):
+            notes["not_smoothed_order"] += 1
+            return 0.0
         ok = self.certified(docs, stats, smoothing, ctx, self.radius)
         notes["certified"] += ok
         return float(ok)
@@ -105,12 +127,22 @@ class CertRadius(Certified):
     params = {**COMMON, "max_radius": Param(int, 10, "the largest radius tried", min=0)}
     upper_bound = None  # max_radius
 
-    def value(self, docs, stats, smoothing, ctx, notes):
+    def value(self, docs, stats, smoothing, ctx, notes, scores):
         if len(docs) <= self.cutoff:
             notes["vacuous"] += 1
             return float(self.max_radius)
+        if not self.smoothed_top(docs, stats, scores):
+            notes["not_smoothed_order"] += 1
+            return -1.0
+        # Δ_R stops growing once R covers every attackable slot of every candidate outside the
+        # top K: beyond that radius the answer is the same, so the loop stops there (a large
+        # max_radius would otherwise cost max_radius certificates per query)
+        saturated = max((smoothing.attackable(d, ctx) for d in docs[self.cutoff:]), default=0)
         radius = -1
         while radius < self.max_radius and self.certified(docs, stats, smoothing, ctx, radius + 1):
             radius += 1
+            if radius >= saturated:
+                radius = self.max_radius
+                break
         notes[f"radius {radius}"] += 1
         return float(radius)

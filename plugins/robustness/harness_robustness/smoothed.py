@@ -222,6 +222,10 @@ class SmoothingArtifact:
         """Δ_R of the document (smoothing.py)."""
         return self._ranker.slots_of(doc, ctx).budget(radius)
 
+    def attackable(self, doc: str, ctx: Context) -> int:
+        """How many slots of the document an attacker can move (β < 1): Δ_R is constant beyond."""
+        return sum(beta < 1.0 for beta in self._ranker.slots_of(doc, ctx).overlaps)
+
 
 @cache
 def _code(cls: type) -> str:

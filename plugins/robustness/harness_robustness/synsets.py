@@ -51,8 +51,12 @@ class SynonymTable:
 
     def overlaps(self, mode: str) -> dict[str, float]:
         """β(w) of each key under ``mode`` (module docstring); words absent have nothing to attack."""
+        # kept, like the sets: smoothing.slots asks for them once per document, and a large user
+        # table would otherwise be re-intersected word by word for every document of the corpus
+        if ("overlaps", mode) in self._sets:
+            return self._sets[("overlaps", mode)]
         sets = self.sets(mode)
-        out = {}
+        out = self._sets[("overlaps", mode)] = {}
         for word, replacements in self.entries.items():
             own = set(sets[word])
             out[word] = min(len(own & set(sets.get(r, (r,)))) / max(len(own), len(sets.get(r, (r,))))
@@ -91,6 +95,9 @@ def parse_table(text: str, source: str) -> SynonymTable:
     """The table in ``text`` (the ``synonyms.tsv`` format), or a ``ComponentError`` naming
     ``source`` and the line of the first problem."""
     entries: dict[str, tuple[str, ...]] = {}
+    # a byte-order mark (Windows editors write one) would glue itself to the first word and make
+    # a correct file fail with an invisible character: it is no part of the table
+    text = text.removeprefix("\ufeff")
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
