@@ -251,10 +251,7 @@ class StageExecutor:
 
         def retrieve(spec, queries, k):
             if id(spec) not in names:
-                taken, n = set(names.values()), 1
-                while (name := spec.plugin + (f"-{n}" if n > 1 else "")) in taken:
-                    n += 1
-                names[id(spec)] = name
+                names[id(spec)] = nested_name(names, spec.plugin)
             own = dataclasses.replace(ctx, artifacts={}, phase={}, retrieve=retrieve)
             where = f"{prefix}{names[id(spec)]}."
             if not live:
@@ -286,10 +283,7 @@ class StageExecutor:
             if not supports(spec.cls, PairScorer):
                 raise StageError(f"ranker {spec.plugin!r} cannot score pairs: it defines no score_pairs(query, "
                                  "texts, ctx), which a nested scorer (ctx.scorer) needs")
-            taken, n = set(names.values()), 1
-            while (name := spec.plugin + (f"-{n}" if n > 1 else "")) in taken:
-                n += 1
-            names[id(spec)] = name
+            names[id(spec)] = name = nested_name(names, spec.plugin)
             where = f"{prefix}{name}."
             own = dataclasses.replace(ctx, artifacts={}, phase={})
             ranker = self.ranker(spec, collection, own, phases, prefix=where)
@@ -324,10 +318,7 @@ class StageExecutor:
                 raise StageError(f"retriever {spec.plugin!r} cannot hand out its vectors: it defines no "
                                  "embed_corpus(collection, ctx) and embed_queries(texts, ctx), which a nested "
                                  "encoder (ctx.encoder) needs")
-            taken, n = set(names.values()), 1
-            while (name := spec.plugin + (f"-{n}" if n > 1 else "")) in taken:
-                n += 1
-            names[id(spec)] = name
+            names[id(spec)] = name = nested_name(names, spec.plugin)
             where = f"{prefix}{name}."
             own = dataclasses.replace(ctx, artifacts={}, phase={})
             component = spec.build()
@@ -534,6 +525,15 @@ class StageExecutor:
         totals = ctx.costs.totals(counted)
         if totals:
             record["costs"] = totals
+
+
+def nested_name(names: dict[int, str], plugin: str) -> str:
+    """The phase name of a nested component: its plugin's name, ``<plugin>-2`` for a second
+    configuration of the same plugin, and so on (``names``: the names already given)."""
+    taken, n = set(names.values()), 1
+    while (name := plugin + (f"-{n}" if n > 1 else "")) in taken:
+        n += 1
+    return name
 
 
 def _read_costs(folder) -> dict | None:
