@@ -340,3 +340,48 @@ def test_on_cranfield_with_bm25_as_a_black_box(cranfield):
     whole.index(cranfield, ctx)
     everything = whole.retrieve(queries, 100, ctx)
     assert all(everything.ranked(q) == reference.ranked(q) for q in queries)
+
+
+# -- unchanged with a cross-encoder --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory):
+    """A randomly initialised 2-layer BERT cross-encoder (one output) over the synthetic words."""
+    torch = pytest.importorskip("torch")
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-cross"
+    folder.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(f"w{i}" for i in range(300))]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast.from_pretrained(folder)  # from the folder: vocab_file= is ignored
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        vocab_size=len(vocab), num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_cross_encoder_scorer_works_unchanged(tiny_cross_encoder, tmp_path):
+    """The scorer the paper uses, through the same nested table: the pairs formula holds, and with
+    a budget covering the corpus the run is the cross-encoder's own exhaustive ranking."""
+    collection = synthetic(n_docs=40, n_queries=5, unjudged=12)
+    queries = evaluated(collection)
+    scorer = {"plugin": "cross-encoder", "model": str(tiny_cross_encoder)}
+    retriever, ctx = indexed(collection, tmp_path, scorer=scorer, anchor_queries=8, anchor_docs=5, budget=10)
+    run = retriever.retrieve(queries, 100, ctx)  # every document scored exactly: anchors + shortlist
+    pairs, anchors = ctx.costs.per_query("pairs_scored"), {collection.docs[a].id for a in retriever._random}
+    for qid in queries:
+        assert anchors <= set(run[qid]) and len(run[qid]) <= 5 + 10
+        assert pairs[qid] == 5 + len(set(run[qid]) - anchors)  # k_i + the non-anchor shortlisted
+    full, full_ctx = indexed(collection, tmp_path, scorer=scorer, anchor_queries=8, anchor_docs=5, budget=40)
+    exhaustive = Exhaustive(scorer=scorer)
+    exhaustive_ctx = Context(collection=collection)
+    exhaustive.index(collection, exhaustive_ctx)
+    expected = exhaustive.retrieve(queries, 10, exhaustive_ctx)
+    got = full.retrieve(queries, 10, full_ctx)
+    for qid in queries:
+        assert [d for d, _ in got.ranked(qid)] == [d for d, _ in expected.ranked(qid)]
+        assert [s for _, s in got.ranked(qid)] == pytest.approx([s for _, s in expected.ranked(qid)], abs=1e-5)
