@@ -70,7 +70,7 @@ class Component:
 
     @classmethod
     def check_config(cls, params: dict[str, Any], base_dir: Path) -> list[tuple[str | None, str]]:
-        """Problems with a stage's parameters that their declarations cannot show (a model file
+        """Problems with a stage's (or a metric's) parameters that their declarations cannot show (a model file
         that is missing, a value beyond what the model takes), found by ``harness validate``
         rather than when a cell runs: ``(parameter, message)`` pairs, reported at that
         parameter's line (``None``: at the stage's). Called once the parameters passed their

@@ -272,8 +272,20 @@ class SuiteChecker:
                 self.problem(("metrics", i), f"{metric.label} is listed twice")
             labels.add(metric.label)
             self.metric_stages(("metrics", i), metric)
+            self.metric_config(("metrics", i), spec, metric)
             out.append(metric)
         return out
+
+    def metric_config(self, path: tuple, spec: Any, metric) -> None:
+        """The metric's own check of its parameters (``Component.check_config``: CertTopK's depth
+        beyond its K, say), at the parameter's key path when the metric is a table."""
+        try:
+            found = list(type(metric).check_config(dict(metric.config), self.base_dir))
+        except Exception as exc:  # a plugin's bug: reported, never a traceback from validate
+            self.problem(path, f"{metric.label}: check_config failed: {type(exc).__name__}: {exc}")
+            return
+        for key, message in found:
+            self.problem(path + ((key,) if key and isinstance(spec, dict) else ()), f"{metric.label}: {message}")
 
     def metric_stages(self, path: tuple, metric) -> None:
         """A metric's nested component tables (ExactRecall's ``reference``), validated like a

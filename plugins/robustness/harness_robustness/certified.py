@@ -49,6 +49,16 @@ class Certified(Metric):
     requires = (SMOOTHING,)
 
     @classmethod
+    def check_config(cls, params: dict, base_dir) -> list[tuple[str | None, str]]:
+        """``harness validate`` refuses what ``evaluate_batch`` would: a depth not beyond K."""
+        depth, cutoff = params.get("depth"), params.get("cutoff")
+        if isinstance(depth, int) and isinstance(cutoff, int) and depth <= cutoff:
+            return [("depth", f"depth ({depth}) must be greater than the cutoff K ({cutoff}): the candidates "
+                     "outside the top K are the run's documents K + 1 .. depth; set depth to the smoothed "
+                     "stage's depth")]
+        return []
+
+    @classmethod
     def evaluate_batch(cls, metrics: list[Metric], qrels: dict, run: Run, ctx: Context) -> dict[str, MetricValue]:
         if ctx.collection is None:
             raise ComponentError("the certification metrics need the cell's collection (ctx.collection)")

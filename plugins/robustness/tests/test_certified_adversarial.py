@@ -508,3 +508,19 @@ def test_validate_names_the_metric_of_a_bad_metric_parameter(tmp_path, metric, e
 
 def test_errors_are_harness_errors():
     assert issubclass(ComponentError, HarnessError)
+
+
+def test_validate_refuses_a_depth_not_beyond_k(tmp_path):
+    """The vacuous certificate is refused before anything runs, at the metric's key path."""
+    from harness.suite import validate
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "s"\nk = 100\n'
+        'metrics = ["nDCG@10", "CertTopK@20", { metric = "CertRadius@10", depth = 10 }, '
+        '{ metric = "CertTopK@5", depth = 20 }]\n'
+        '[[datasets]]\nname = "d"\nprovider = "beir"\npath = "d"\n'
+        '[[pipelines]]\nname = "p"\nretriever = { plugin = "bm25" }\n')
+    problems = [p for p in validate(suite) if p.path.startswith("metrics")]
+    assert [p.path for p in problems] == ["metrics[1]", "metrics[2].depth"]
+    assert all("must be greater than the cutoff K" in p.message for p in problems)
