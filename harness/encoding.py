@@ -160,19 +160,10 @@ def standalone_encoders(ctx: Context) -> Callable[[Any], Encoder]:
 
 
 def _build(spec):
-    if isinstance(spec, Mapping):
-        from .params import check_params
-        from .plugins import get_registry
+    from .scoring import build_nested
 
-        cls = get_registry().get("retriever", spec.get("plugin"))
-        params = {key: value for key, value in spec.items() if key != "plugin"}
-        problems = check_params(cls.params, params)
-        if problems:
-            raise HarnessError(f"retriever {spec['plugin']!r}: " + "; ".join(f"{k}: {why}" for k, why in problems))
-        return cls(**params)
-    if getattr(spec, "kind", None) != "retriever":
-        raise ComponentError(f"ctx.encoder takes a retriever spec (a parameter declared Param(\"retriever\")), "
-                             f"got {spec!r}")
+    if isinstance(spec, Mapping) or getattr(spec, "kind", None) != "retriever":
+        return build_nested(spec, "retriever", "ctx.encoder")
     if spec.compressors:
         raise HarnessError(f"retriever {spec.plugin!r}: a nested encoder with compressors needs the runner "
                            "(ctx.encoder); outside one it would run uncompressed")

@@ -189,16 +189,23 @@ def require_pair_scorer(ranker, where: str) -> None:
 
 
 def _build(spec):
+    return build_nested(spec, "ranker", "ctx.scorer")
+
+
+def build_nested(spec, kind: str, where: str):
+    """A nested component, outside a runner: from a plain table (checked against the installed
+    ``kind`` plugin's parameters) or from a ``StageSpec`` of that kind. ``where`` names the
+    context method the spec was meant for, in the error."""
     if isinstance(spec, Mapping):
         from .params import check_params
         from .plugins import get_registry
 
-        cls = get_registry().get("ranker", spec.get("plugin"))
+        cls = get_registry().get(kind, spec.get("plugin"))
         params = {key: value for key, value in spec.items() if key != "plugin"}
         problems = check_params(cls.params, params)
         if problems:
-            raise HarnessError(f"ranker {spec['plugin']!r}: " + "; ".join(f"{k}: {why}" for k, why in problems))
+            raise HarnessError(f"{kind} {spec['plugin']!r}: " + "; ".join(f"{k}: {why}" for k, why in problems))
         return cls(**params)
-    if getattr(spec, "kind", None) != "ranker":
-        raise ComponentError(f"ctx.scorer takes a ranker spec (a parameter declared Param(\"ranker\")), got {spec!r}")
+    if getattr(spec, "kind", None) != kind:
+        raise ComponentError(f"{where} takes a {kind} spec (a parameter declared Param(\"{kind}\")), got {spec!r}")
     return spec.build()
