@@ -399,7 +399,7 @@ def _split(collection: Collection, source: str, name: str, dataset: DatasetSpec 
     if params == dict(provider.config):
         raise QueryBankError(source, f"{name!r} is the split being evaluated")
     spec = DatasetSpec(name=f"{dataset.name}[split:{name}]", provider=dataset.provider, params=params,
-                       fields=dataset.fields, grades=dataset.grades)
+                       fields=dataset.fields, grades=dataset.grades, corpus_store=dataset.corpus_store)
     try:
         other = load_dataset(spec, registry, Path(base_dir) if base_dir is not None else Path.cwd())
     except DatasetError as exc:

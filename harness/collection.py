@@ -1,4 +1,4 @@
-"""``Collection``: a test collection in memory — corpus, queries, relevance judgments — and its
+"""``Collection``: a test collection — corpus, queries, relevance judgments — and its
 ``DataReport``: what in the judgments cannot count as the user likely meant (judged documents
 missing from the corpus, ids formatted differently, queries without a positive judgment)."""
 
@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,10 +28,14 @@ class Collection:
     ``fields`` says which document fields make up the text that components index (Cranfield's
     ``text`` already repeats its title, so its suites use ``["text"]``). The fingerprints hash the
     content itself, so caches keyed by them can never serve another collection's artifacts.
+
+    ``docs`` is a list, or for a corpus too large to hold as objects a ``corpus.DiskDocuments``
+    (memory-mapped, read as iterated): read it by iterating or slicing, read ids through
+    ``doc_ids`` and texts through ``texts()``, which stream from disk for such a corpus.
     """
 
     name: str
-    docs: list[Document]
+    docs: Sequence[Document]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
     fields: tuple[str, ...] = ("title", "text")
@@ -45,8 +50,22 @@ class Collection:
             raise ValueError(f"fields must name one or more of {', '.join(known)}, got {list(self.fields)!r}")
 
     @cached_property
+    def doc_ids(self) -> list[str]:
+        """Every document's id, in corpus order (read without the texts for a corpus on disk)."""
+        from .corpus import DiskDocuments
+
+        return self.docs.ids if isinstance(self.docs, DiskDocuments) else [d.id for d in self.docs]
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the documents are memory-mapped from disk (``corpus.DiskDocuments``)."""
+        from .corpus import DiskDocuments
+
+        return isinstance(self.docs, DiskDocuments)
+
+    @cached_property
     def _index(self) -> dict[str, int]:
-        return {doc.id: i for i, doc in enumerate(self.docs)}
+        return {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
 
     def doc(self, doc_id: str) -> Document:
         return self.docs[self._index[doc_id]]
@@ -56,8 +75,12 @@ class Collection:
         parts = [getattr(doc, f) for f in self.fields]
         return " ".join(p for p in parts if p)
 
-    def texts(self) -> list[str]:
-        """Every document's ``contents``, in corpus order."""
+    def texts(self) -> Sequence[str]:
+        """Every document's ``contents``, in corpus order: a list, or for a corpus on disk a
+        sequence read from disk as indexed or iterated (a slice of it is a list): iterate it, or
+        take slices, rather than ``list()`` it, and memory stays one batch of texts."""
+        if self.on_disk:
+            return self.docs.texts(self.fields)
         return [self.contents(d) for d in self.docs]
 
     def text(self, doc_id: str) -> str:
@@ -96,6 +119,7 @@ class Collection:
             "judged_queries": len(self.qrels),
             "judgments": sum(len(d) for d in self.qrels.values()),
             "fields": list(self.fields),
+            "storage": "disk" if self.on_disk else "memory",
             "fingerprint": self.fingerprint,
             "corpus_fingerprint": self.corpus_fingerprint,
             "checks": self.data_report().to_dict(),

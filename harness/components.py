@@ -15,7 +15,7 @@ Nothing here imports torch or numpy: the core stays instant to import.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,7 +26,7 @@ from .params import Param, output_config, resolve_params
 if TYPE_CHECKING:
     from .banks import QueryBank
     from .cache import ArtifactCache
-    from .collection import Collection
+    from .collection import Collection, Document
     from .encoding import Encoder
     from .ranking import Run
     from .scoring import Scorer
@@ -279,6 +279,17 @@ class Context:
     # ``banks(source, size, seed) -> QueryBank`` (banks.py): use ``query_bank`` below.
     k: int | None = None
     banks: Callable[..., QueryBank] | None = None
+    # Where a provider's documents go (the suite dataset's ``corpus_store``): ``documents`` below.
+    corpus_store: str = "auto"
+
+    def documents(self, docs: Iterable[Document]) -> Sequence[Document]:
+        """What a dataset provider hands its documents to, as it reads them: a list, or beyond
+        ``corpus.SPILL_AT`` documents (or always, with ``corpus_store = "disk"``) a
+        memory-mapped ``corpus.DiskDocuments``; ``docs`` is consumed once, in order, so a
+        generator over a file is never held whole (harness/corpus.py)."""
+        from .corpus import gather_documents
+
+        return gather_documents(docs, self.corpus_store)
 
     def resolve_path(self, value: str | Path) -> Path:
         path = Path(value).expanduser()

@@ -66,6 +66,9 @@ class DatasetSpec:
     fields: tuple[str, ...] | None = None
     queries: dict | None = None
     grades: dict[int, int] | None = None
+    # Where the documents are held (harness/corpus.py): not part of any key, the documents and
+    # every result are the same either way.
+    corpus_store: str = "auto"
 
 
 def load_dataset(spec: DatasetSpec, registry, base_dir: Path) -> Collection:
@@ -80,7 +83,7 @@ def load_dataset(spec: DatasetSpec, registry, base_dir: Path) -> Collection:
         problems += [(f"params.{key}", why) for key, why in check_params(declared, spec.params)]
         if problems:
             raise DatasetError("; ".join(f"{key} {why}" for key, why in problems), spec.name)
-        loaded = provider_cls(**spec.params).load(Context(base_dir=Path(base_dir)))
+        loaded = provider_cls(**spec.params).load(Context(base_dir=Path(base_dir), corpus_store=spec.corpus_store))
     except DatasetError as exc:
         if exc.dataset:
             raise
@@ -139,7 +142,7 @@ def contents_problem(collection: Collection) -> str | None:
     Whole lists at once: types by ``set(map(type, ...))``, characters by one regular expression
     over the joined ids; an offending item is looked for only once something is wrong."""
     docs = collection.docs
-    doc_ids = list(map(attrgetter("id"), docs))
+    doc_ids = collection.doc_ids
     problem = _ids_problem(doc_ids, "document id") or _ids_problem(list(collection.queries), "query id")
     if problem:
         return problem
@@ -148,9 +151,12 @@ def contents_problem(collection: Collection) -> str | None:
         twice = next(d for d in doc_ids if d in seen or seen.add(d))
         return f"document {twice!r} twice"
     query_ids = list(collection.queries)
-    for owner, what, values, ids, optional in (
+    # Documents on disk were written as strings (corpus.DocumentWriter checks): not read again.
+    columns = [] if collection.on_disk else [
         ("document", "text", list(map(attrgetter("text"), docs)), doc_ids, False),
-        ("document", "title", list(map(attrgetter("title"), docs)), doc_ids, True),
+        ("document", "title", list(map(attrgetter("title"), docs)), doc_ids, True)]
+    for owner, what, values, ids, optional in (
+        *columns,
         ("query", "text", list(collection.queries.values()), query_ids, False),
     ):
         kinds = set(map(type, values))

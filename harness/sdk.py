@@ -59,6 +59,7 @@ from .components import (
     Ranker,
     Retriever,
 )
+from .corpus import DiskDocuments, gather_documents
 from .costs import Costs
 from .datasets import DatasetError
 from .encoding import Encoder, encoder_for
@@ -105,6 +106,7 @@ __all__ = [
     "DatasetContract",
     "DatasetError",
     "DatasetProvider",
+    "DiskDocuments",
     "Document",
     "Embedder",
     "Encoder",
@@ -133,6 +135,7 @@ __all__ = [
     "cache_key",
     "check_params",
     "encoder_for",
+    "gather_documents",
     "hookimpl",
     "recall_of_exact",
     "rerank_merge",

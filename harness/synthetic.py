@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -139,9 +140,12 @@ def words(vocabulary: int) -> list[str]:
     return spelled.tolist()
 
 
-def generate(spec: SyntheticSpec, name: str = "synthetic") -> Collection:
+def generate(spec: SyntheticSpec, name: str = "synthetic",
+             gather: Callable[[Iterable[Document]], Sequence[Document]] = list) -> Collection:
     """The collection ``spec`` describes (see the module's docstring). Raises ``ValueError`` naming
-    the parameter when ``spec.problems()`` finds one; the provider reports them first."""
+    the parameter when ``spec.problems()`` finds one; the provider reports them first. The
+    documents are made a chunk at a time and handed to ``gather`` as made (the provider's
+    ``Context.documents``: a large corpus goes to disk without ever being held whole)."""
     import numpy as np
 
     problems = spec.problems()
@@ -174,10 +178,17 @@ def generate(spec: SyntheticSpec, name: str = "synthetic") -> Collection:
     topic_of = np.full(spec.documents, -1, dtype=np.int64)
     topic_of[relevant.ravel()] = np.repeat(np.arange(n_q), spec.relevant)
 
-    # The tokens chunk by chunk; "\n" (id = vocabulary) ends each document, so one join and one
-    # split make a chunk's texts.
+    docs = gather(_documents(spec, rng, cdf, vocab, lengths, planted, topic_of, topics))
+    metadata = {"synthetic": asdict(spec)}
+    return Collection(name, docs, queries, qrels, metadata=metadata)
+
+
+def _documents(spec, rng, cdf, vocab, lengths, planted, topic_of, topics) -> Iterator[Document]:
+    """The documents, chunk by chunk; a newline token (id = vocabulary) ends each document, so
+    one join and one split make a chunk's texts."""
+    import numpy as np
+
     table = [*vocab, "\n"]
-    texts: list[str] = []
     for start in range(0, spec.documents, CHUNK):
         stop = min(start + CHUNK, spec.documents)
         sizes = lengths[start:stop]
@@ -186,12 +197,9 @@ def generate(spec: SyntheticSpec, name: str = "synthetic") -> Collection:
         np.minimum(ids, spec.vocabulary - 1, out=ids)  # a draw of exactly 1.0 - eps rounding
         ids[ends - 1] = spec.vocabulary
         _plant(rng, ids, ends - sizes - 1, sizes, planted[start:stop], topic_of[start:stop], topics)
-        chunk = " ".join([table[i] for i in ids.tolist()])
-        texts += chunk.split(" \n ")
+        texts = " ".join([table[i] for i in ids.tolist()]).split(" \n ")
         texts[-1] = texts[-1].removesuffix(" \n")
-    docs = [Document(f"d{i}", text) for i, text in enumerate(texts)]
-    metadata = {"synthetic": asdict(spec)}
-    return Collection(name, docs, queries, qrels, metadata=metadata)
+        yield from (Document(f"d{i}", text) for i, text in enumerate(texts, start))
 
 
 def _plant(rng, ids, starts, sizes, planted, topic_of, topics) -> None:

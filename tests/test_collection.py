@@ -108,6 +108,7 @@ def test_describe():
         "judged_queries": 2,
         "judgments": 3,
         "fields": ["title", "text"],
+        "storage": "memory",
         "fingerprint": c.fingerprint,
         "corpus_fingerprint": c.corpus_fingerprint,
         "checks": c.data_report().to_dict(),

@@ -46,7 +46,7 @@ class BeirProvider(DatasetProvider):
         }
         queries = jsonl_queries(plain_or_gz(folder / "queries.jsonl"), ("_id",), ("text",))
         queries = {q: text for q, text in queries.items() if q in qrels or q not in elsewhere}
-        docs = jsonl_docs(plain_or_gz(folder / "corpus.jsonl"), ("_id",), ("text",))
+        docs = jsonl_docs(plain_or_gz(folder / "corpus.jsonl"), ("_id",), ("text",), ctx.documents)
         return Collection(folder.name, docs, queries, qrels, metadata={"split": self.split})
 
     def split_params(self, split: str) -> dict:

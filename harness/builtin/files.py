@@ -13,7 +13,7 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..collection import Document
@@ -161,13 +161,20 @@ def unique(seen: dict[str, int], key: str, path: Path, number: int, what: str) -
     seen[key] = number
 
 
-def jsonl_docs(path: Path, id_keys: tuple[str, ...], text_keys: tuple[str, ...]) -> list[Document]:
-    docs, seen = [], {}
-    for number, record in jsonl(path):
-        doc_id = field(record, id_keys, path, number, "document id")
-        unique(seen, doc_id, path, number, "document id")
-        text = field(record, text_keys, path, number, "text")
-        docs.append(Document(doc_id, text, optional_text(record, "title", path, number)))
+def jsonl_docs(path: Path, id_keys: tuple[str, ...], text_keys: tuple[str, ...],
+               gather: Callable[[Iterable[Document]], Sequence[Document]] = list) -> Sequence[Document]:
+    """The documents of a JSONL file, read a line at a time and handed to ``gather`` as read
+    (``Context.documents``: to disk for a large corpus, so the file is never held whole)."""
+    seen: dict[str, int] = {}
+
+    def read() -> Iterator[Document]:
+        for number, record in jsonl(path):
+            doc_id = field(record, id_keys, path, number, "document id")
+            unique(seen, doc_id, path, number, "document id")
+            text = field(record, text_keys, path, number, "text")
+            yield Document(doc_id, text, optional_text(record, "title", path, number))
+
+    docs = gather(read())
     if not docs:
         raise DatasetError(f"{path}: empty file, expected one JSON document a line")
     return docs

@@ -24,10 +24,10 @@ class IrdsProvider(DatasetProvider):
         with ctx.progress.task(f"ir_datasets {self.id}"), _quiet(ir_datasets):
             dataset = _lookup(ir_datasets, self.id)
             try:
-                docs = [
+                docs = ctx.documents(
                     Document(d.doc_id, _irds_text(d), getattr(d, "title", "") or "")
                     for d in dataset.docs_iter()
-                ]
+                )
                 queries = {q.query_id: _irds_text(q) for q in dataset.queries_iter()}
                 qrels = _qrels(dataset)
             except Exception as exc:

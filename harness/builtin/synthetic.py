@@ -79,4 +79,4 @@ class SyntheticProvider(DatasetProvider):
     def load(self, ctx: Context) -> Collection:
         spec = self.spec()
         with ctx.progress.task(f"synthetic collection, {spec.documents:,} documents"):
-            return generate(spec, name=f"synthetic-{self.documents}")
+            return generate(spec, name=f"synthetic-{self.documents}", gather=ctx.documents)

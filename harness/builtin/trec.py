@@ -6,6 +6,7 @@ import gzip
 import re
 import tempfile
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..collection import Collection, Document
@@ -38,7 +39,7 @@ class TrecProvider(DatasetProvider):
         topics = ctx.resolve_path(self.topics)
         queries = _read_topics(topics, self.topic_field)
         qrels = _trec_qrels(ctx.resolve_path(self.qrels))
-        docs = _read_corpus(ctx.resolve_path(self.corpus))
+        docs = _read_corpus(ctx.resolve_path(self.corpus), ctx.documents)
         metadata = {"topic_field": self.topic_field}
         return Collection(topics.name, docs, queries, qrels, metadata=metadata)
 
@@ -116,14 +117,14 @@ _TEXT = re.compile(r"<TEXT>(.*?)</TEXT>", re.I | re.S)
 _TITLE = re.compile(r"<(TITLE|HEADLINE)>(.*?)</\1>", re.I | re.S)
 
 
-def _read_corpus(path: Path) -> list[Document]:
+def _read_corpus(path: Path, gather=list) -> Sequence[Document]:
     # A carriage return in an SGML corpus is whitespace in a document's text (clean() drops it), and
     # its elements may share a line: read even with CR-only line ends. JSONL is read as any JSONL.
     first = first_line(path, lone_cr=True)
     if first.startswith("{"):
-        return jsonl_docs(path, ("_id", "id", "docno", "doc_id"), ("text", "contents", "body"))
+        return jsonl_docs(path, ("_id", "id", "docno", "doc_id"), ("text", "contents", "body"), gather)
     if first.startswith("<"):
-        docs = _sgml_docs(path)
+        docs = gather(_sgml_docs(path))
         if docs:
             return docs
         raise DatasetError(f"{path}: no <DOC> element")
@@ -132,8 +133,8 @@ def _read_corpus(path: Path) -> list[Document]:
     )
 
 
-def _sgml_docs(path: Path) -> list[Document]:
-    docs, seen = [], {}
+def _sgml_docs(path: Path) -> Iterator[Document]:
+    seen: dict[str, int] = {}
     for number, block in sgml_blocks(path, "DOC", lone_cr=True):
         docno = _DOCNO.search(block)
         if not docno or not docno.group(1).strip():
@@ -144,5 +145,4 @@ def _sgml_docs(path: Path) -> list[Document]:
         texts = _TEXT.findall(block)
         # Without <TEXT> (as in Vaswani) the whole element but its DOCNO and title is the text.
         body = " ".join(texts) if texts else _TITLE.sub(" ", _DOCNO.sub(" ", block))
-        docs.append(Document(doc_id, plain(body), plain(title.group(2)) if title else ""))
-    return docs
+        yield Document(doc_id, plain(body), plain(title.group(2)) if title else "")

@@ -346,7 +346,7 @@ class SuiteChecker:
         return DatasetSpec(
             name=name, provider=provider, params=provider_params,
             fields=tuple(core["fields"]) if core["fields"] is not None else None,
-            queries=core["queries"], grades=grades,
+            queries=core["queries"], grades=grades, corpus_store=core["corpus_store"],
         )
 
     def grade_mapping(self, path: tuple, grades: dict) -> dict | None:

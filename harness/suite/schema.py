@@ -49,6 +49,9 @@ DATASET = {
     "fields": Param(str, None, "document fields components see", choices=("title", "text"), many=True, nullable=True),
     "queries": Param(dict, None, "query subset: {first = N} or {sample = N, seed = S}", nullable=True),
     "grades": Param(dict, None, "relevance grade mapping, e.g. {\"-1\" = 0}", nullable=True),
+    "corpus_store": Param(str, "auto", "where the documents are held: memory (Python objects), disk "
+                          "(memory-mapped files), auto (disk beyond 500,000 documents)",
+                          choices=("auto", "memory", "disk")),
 }
 PIPELINE = {
     "name": Param(str, help="unique pipeline name"),

@@ -99,7 +99,7 @@ class Anncur(Retriever):
             ctx.collection = collection
         seed = self._seed_value = self._seed(ctx)
         self._collection = collection
-        self._doc_ids = [d.id for d in collection.docs]
+        self._doc_ids = list(collection.doc_ids)
         self._texts = collection.texts()
         groups: dict[str, list[int]] = {}
         for i, text in enumerate(self._texts):

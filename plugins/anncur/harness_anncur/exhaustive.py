@@ -26,7 +26,7 @@ class Exhaustive(Retriever):
         if ctx.collection is None:  # outside a runner: the standalone scorer prepares on it
             ctx.collection = collection
         self._collection = collection
-        self._doc_ids = [d.id for d in collection.docs]
+        self._doc_ids = list(collection.doc_ids)
         self._texts = collection.texts()
 
     def retrieve(self, queries: Mapping[str, str], k: int, ctx: Context) -> Run:

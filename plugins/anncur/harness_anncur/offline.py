@@ -68,7 +68,7 @@ def anchor_scores(queries: Mapping[str, str], collection, scorer: Scorer, ctx: C
     ``ctx.phase["anchor_scores"]``."""
     import numpy as np
 
-    doc_ids = [d.id for d in collection.docs]
+    doc_ids = list(collection.doc_ids)
     record = ctx.phase["anchor_scores"] = {"cache": "off" if ctx.cache is None else "miss", "key": key,
                                            "queries": len(queries), "documents": len(doc_ids)}
     folder = ctx.cache.get(KIND, key) if ctx.cache is not None else None

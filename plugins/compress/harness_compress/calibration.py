@@ -66,9 +66,10 @@ def sample_texts(ctx, size: int, seed: int, owner: str) -> tuple[list[str], list
     if collection is None:
         raise ComponentError(f"{owner}: calibration draws documents from the cell's collection, and this "
                              "context has none (ctx.collection is None): run it inside a suite")
-    docs = list(collection.docs)
+    docs = collection.docs  # indexed, not listed: a corpus on disk reads only the sample
     chosen = sorted(random.Random(seed).sample(range(len(docs)), min(size, len(docs))))
-    return [docs[i].id for i in chosen], [collection.contents(docs[i]) for i in chosen]
+    picked = [docs[i] for i in chosen]
+    return [d.id for d in picked], [collection.contents(d) for d in picked]
 
 
 def _tensor_bytes(tensor) -> bytes:

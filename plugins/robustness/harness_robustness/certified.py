@@ -71,7 +71,7 @@ class Certified(Metric):
                                      f"documents K + 1 .. depth; set depth to the smoothed stage's depth")
         smoothing = ctx.artifacts[SMOOTHING]
         depth = max(m.depth for m in metrics)
-        known = {doc.id for doc in ctx.collection.docs}
+        known = set(ctx.collection.doc_ids)
         # a document the collection lacks has no text to smooth: left out, and counted
         unknown = sum(doc not in known for qid in run for doc, _ in run.ranked(qid)[:depth])
         wanted = {qid: [doc for doc, _ in run.ranked(qid) if doc in known][:depth] for qid in run}

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
 
-from harness.sdk import Collection, Document
+from harness.sdk import Collection, Document, gather_documents
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 WORD = re.compile(r"[^\W\d_]+")  # runs of letters, Unicode-aware
@@ -55,13 +55,17 @@ def synonym_table() -> dict[str, tuple[str, ...]]:
 def perturb_collection(collection: Collection, noise: float, synonyms: float, seed: int) -> tuple[Collection, Counts]:
     """A copy of ``collection`` whose documents are perturbed (same ids, queries and qrels)."""
     counts = Counts()
-    docs = []
-    for doc in collection.docs:
-        rng = random.Random(f"{seed}\x00{doc.id}")  # str seeds hash with SHA-512: stable across processes
-        title, text = (perturb_text(value, rng, noise, synonyms, counts) for value in (doc.title, doc.text))
-        if (title, text) != (doc.title, doc.text):
-            counts.documents_changed += 1
-        docs.append(Document(doc.id, text, title))
+
+    def perturbed_docs():
+        for doc in collection.docs:
+            rng = random.Random(f"{seed}\x00{doc.id}")  # str seeds hash with SHA-512: stable across processes
+            title, text = (perturb_text(value, rng, noise, synonyms, counts) for value in (doc.title, doc.text))
+            if (title, text) != (doc.title, doc.text):
+                counts.documents_changed += 1
+            yield Document(doc.id, text, title)
+
+    # Held where the original is: a corpus on disk gets its perturbed copy on disk too.
+    docs = gather_documents(perturbed_docs(), "disk" if collection.on_disk else "memory")
     perturbed = Collection(f"{collection.name}~perturbed", docs, collection.queries, collection.qrels,
                            collection.fields, {**collection.metadata,
                                                "perturbation": {"noise": noise, "synonyms": synonyms, "seed": seed}})

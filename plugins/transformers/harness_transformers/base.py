@@ -6,14 +6,14 @@ go through the embedding cache so that both share them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from harness.sdk import REQUIRED, Param
 
 from . import cache, models, settings
 from .encoding import POOLINGS, Encoder
-from .tokens import Tokens
+from .tokens import CHUNK, Tokens
 
 MODEL_PARAMS = {
     "model": Param(str, REQUIRED, "a hub id, a local folder, or pkg:<package>/<path>"),
@@ -38,6 +38,8 @@ ENCODER_PARAMS = {
 # Parameters keys hold in another form: the model's spelling by its files' hashes, the device as
 # written by the device it resolves to on the cell.
 RESOLVED = ("model", "revision", "device")
+# Texts read from the corpus per encoding call (encode_into): a multiple of tokens.py's window.
+SLICE = 8 * CHUNK
 # Parameters that cannot change document vectors (query-only and search-only ones): left out of the
 # embedding key, so that the dense retriever and the bi-encoder share vectors.
 DOCUMENT_NEUTRAL = ("query_prefix", "block_size", "index", "M", "ef_construction", "ef_search", "nlist", "nprobe",
@@ -183,20 +185,33 @@ class EncoderComponent(ModelComponent):
         return cache.embedding_key(self._model_key(), encoding, collection.corpus_fingerprint)
 
     def corpus_vectors(self, collection, ctx, encode: bool = True):
-        """Every document's vector in corpus order (a float32 CPU tensor) from the embedding
-        cache, else encoded and stored when ``encode``, else None."""
+        """Every document's vector in corpus order (a float32 CPU tensor, memory-mapped from the
+        embedding cache entry) from the embedding cache, else encoded into a new entry when
+        ``encode``, else None."""
         import time
 
-        key, ids = self.embedding_key(collection), [d.id for d in collection.docs]
+        import torch
+
+        key, ids = self.embedding_key(collection), collection.doc_ids
         matrix = cache.lookup(ctx, key, ids)
         if matrix is not None or not encode:
             return matrix
         started = time.perf_counter()
-        matrix = self.encode_documents(collection.texts(), ctx, "the corpus")
-        seconds = round(time.perf_counter() - started, 3)
-        built = {"seconds": seconds, "device": self._device, "batch_size": self.batch_size,
-                 "model": self._source.record(), "compressed": self._compressed,
-                 "settings": self.settings_record()}
+        with cache.filling(ctx, key, ids, self._model.config.hidden_size) as (out, built):
+            self.encode_into(out, collection.texts(), ctx, "the corpus")
+            seconds = round(time.perf_counter() - started, 3)
+            built.update(seconds=seconds, device=self._device, batch_size=self.batch_size,
+                         model=self._source.record(), compressed=self._compressed, settings=self.settings_record())
         ctx.phase["embeddings"].update(documents=len(ids), encode_seconds=seconds)
-        cache.store(ctx, key, ids, matrix, **built)
-        return matrix
+        return torch.from_numpy(out)
+
+    def encode_into(self, out, texts: Sequence[str], ctx, what: str) -> None:
+        """Encode ``texts`` into the rows of ``out`` (a float32 array, one row per text), read
+        ``SLICE`` texts at a time, so that a corpus on disk is never in memory whole. A slice is a
+        multiple of the window tokens.py sorts and batches in: the batches, hence the vectors, are
+        those of one call over every text."""
+        encoder = self._encoder()
+        with ctx.progress.task(f"{self.name}: encoding {what}", total=len(texts)) as advance:
+            for start in range(0, len(texts), SLICE):
+                out[start : start + SLICE] = encoder.encode(texts[start : start + SLICE], self.doc_prefix,
+                                                            advance).numpy()

@@ -13,11 +13,25 @@ float noise only: a dynamically quantised (int8) model scales activations per ba
 vectors, and the rankings, depend on the batch size, and a result must never depend on which
 run filled the cache. An entry is ``embeddings.npy`` (float32, one row per document in corpus
 order) and ``doc_ids.json``: plain data, never pickle.
+
+The entry is also where the vectors live while a run uses them: ``lookup`` memory-maps
+``embeddings.npy`` (copy-on-write: nothing a reader does reaches the file), and ``filling`` has
+the encoder write its batches straight into a memory-mapped file that then becomes the entry, so
+a corpus's vectors are never a second time in memory; the dense retriever's exact search, the
+FAISS build, the ``bi-encoder`` ranker and the ``embeddings`` artifact the diagnostics read all
+share those pages. The harness never rewrites an entry's file in place (entries are made by
+renaming a folder and removed by unlinking it, which leaves a mapping intact); a file edited in
+place while a run reads it would change what the run reads, as with any memory-mapped store.
+Without a cache (``--force``'s cache aside: ``output.cache = false``) the
+vectors are an ordinary array.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from harness.sdk import cache_key
 
@@ -49,18 +63,34 @@ def lookup(ctx, key: str, doc_ids: list[str]):
         return None
     record.update(cache="hit", built=ctx.cache.info(folder))
     ctx.phase["cache"] = "hit"  # the phase encodes nothing: results show it served, not measured
-    return torch.from_numpy(np.load(folder / "embeddings.npy", allow_pickle=False))
+    return torch.from_numpy(np.load(folder / "embeddings.npy", mmap_mode="c", allow_pickle=False))
 
 
-def store(ctx, key: str, doc_ids: list[str], matrix, **info) -> None:
-    """Write an entry (nothing when the context has no cache)."""
-    if ctx.cache is None:
-        return
-    import time
-
+@contextmanager
+def filling(ctx, key: str, doc_ids: list[str], dim: int) -> Iterator[tuple]:
+    """``(out, info)``: an empty float32 array of ``len(doc_ids)`` × ``dim`` to fill in corpus
+    order, and a dict to put what the entry should record in (``seconds``, ``device``...). When
+    the block ends without error, ``out`` (a memory-mapped file beside the cache's entries)
+    becomes the entry's ``embeddings.npy``, still mapped: the caller keeps using ``out``. Without
+    a cache it is an ordinary array and nothing is stored; on an error nothing is."""
     import numpy as np
 
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with ctx.cache.write(KIND, key, created=created, documents=len(doc_ids), **info) as folder:
-        np.save(folder / "embeddings.npy", matrix.numpy(), allow_pickle=False)
-        (folder / "doc_ids.json").write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
+    info: dict = {}
+    if ctx.cache is None:
+        yield np.empty((len(doc_ids), dim), dtype=np.float32), info
+        return
+    parent = ctx.cache.root / KIND
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = parent / f".filling-{key}-{os.getpid()}.npy"
+    try:
+        out = np.lib.format.open_memmap(staging, mode="w+", dtype=np.float32, shape=(len(doc_ids), dim))
+        yield out, info
+        out.flush()
+        import time
+
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with ctx.cache.write(KIND, key, created=created, documents=len(doc_ids), **info) as folder:
+            os.replace(staging, folder / "embeddings.npy")  # the same file system: a rename
+            (folder / "doc_ids.json").write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
+    finally:
+        staging.unlink(missing_ok=True)

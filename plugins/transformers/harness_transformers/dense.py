@@ -102,7 +102,7 @@ class Dense(EncoderComponent, Retriever):
 
     def index(self, collection, ctx: Context) -> None:
         self._ready(ctx)
-        self._doc_ids = [d.id for d in collection.docs]
+        self._doc_ids = list(collection.doc_ids)
         self._docs = self.corpus_vectors(collection, ctx).to(self._device)
         self._index_faiss(collection, ctx)
         self._publish(ctx)
@@ -138,7 +138,7 @@ class Dense(EncoderComponent, Retriever):
         """The corpus's document ids and vectors (float32, on the CPU), from the embedding cache,
         else encoded and stored there: the very vectors index() searches."""
         self._ready(ctx)
-        return [d.id for d in collection.docs], self.corpus_vectors(collection, ctx)
+        return list(collection.doc_ids), self.corpus_vectors(collection, ctx)
 
     def embed_queries(self, texts, ctx: Context):
         """Vectors of query texts (``query_prefix`` before each), float32 on the CPU, one row per
@@ -188,28 +188,38 @@ class Dense(EncoderComponent, Retriever):
         return self.corpus_vectors(collection, ctx, encode=False) is not None
 
     def index_shard(self, collection, shard, folder, ctx: Context) -> None:
-        """Encode documents ``shard.start`` to ``shard.stop`` into ``folder/embeddings.npy``."""
+        """Encode documents ``shard.start`` to ``shard.stop`` into ``folder/embeddings.npy``
+        (memory-mapped as it is filled)."""
         import numpy as np
 
         self._ready(ctx)
-        texts = [collection.contents(d) for d in collection.docs[shard.start:shard.stop]]
-        matrix = self.encode_documents(texts, ctx, f"shard {shard.number + 1} of {shard.count}")
-        np.save(folder / "embeddings.npy", matrix.numpy(), allow_pickle=False)
+        texts = collection.texts()[shard.start : shard.stop]
+        out = np.lib.format.open_memmap(folder / "embeddings.npy", mode="w+", dtype=np.float32,
+                                        shape=(len(texts), self._model.config.hidden_size))
+        self.encode_into(out, texts, ctx, f"shard {shard.number + 1} of {shard.count}")
+        out.flush()
 
     def merge_index(self, collection, folders, ctx: Context) -> None:
-        """The shards' vectors, in corpus order, stored as the corpus's embedding cache entry."""
+        """The shards' vectors, copied a shard at a time in corpus order into the corpus's
+        embedding cache entry (the one store every reader shares), then indexed from there."""
         import numpy as np
         import torch
 
         self._ready(ctx)
-        ids = [d.id for d in collection.docs]
-        matrix = torch.cat([torch.from_numpy(np.load(f / "embeddings.npy", allow_pickle=False)) for f in folders])
-        if matrix.shape[0] != len(ids):
-            raise ValueError(f"dense: {len(folders)} shards hold {matrix.shape[0]} vectors for {len(ids)} documents")
-        cache.store(ctx, self.embedding_key(collection), ids, matrix, shards=len(folders), device=self._device,
-                    batch_size=self.batch_size, model=self._source.record(), compressed=self._compressed,
-                    settings=self.settings_record())
-        self._doc_ids, self._docs = ids, matrix.to(self._device)
+        ids = collection.doc_ids
+        parts = [np.load(f / "embeddings.npy", mmap_mode="r", allow_pickle=False) for f in folders]
+        rows, dim = sum(len(p) for p in parts), self._model.config.hidden_size
+        if rows != len(ids) or any(p.ndim != 2 or p.shape[1] != dim for p in parts):
+            raise ValueError(f"dense: {len(folders)} shards hold {rows} vectors for {len(ids)} documents "
+                             f"(of widths {sorted({p.shape[-1] for p in parts})}, the model's is {dim})")
+        with cache.filling(ctx, self.embedding_key(collection), ids, dim) as (out, built):
+            start = 0
+            for part in parts:
+                out[start : start + len(part)] = part
+                start += len(part)
+            built.update(shards=len(folders), device=self._device, batch_size=self.batch_size,
+                         model=self._source.record(), compressed=self._compressed, settings=self.settings_record())
+        self._doc_ids, self._docs = list(ids), torch.from_numpy(out).to(self._device)
         self._index_faiss(collection, ctx)
         self._publish(ctx)
 

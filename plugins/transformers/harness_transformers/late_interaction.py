@@ -63,7 +63,7 @@ class LateInteraction(ModelComponent, Ranker):
         for row, doc in enumerate(collection.docs):
             self._rows.setdefault(collection.text(doc.id), row)  # equal texts share the first's vectors
         key = self.token_key(collection)
-        loaded = self._lookup(ctx, key, [d.id for d in collection.docs])
+        loaded = self._lookup(ctx, key, list(collection.doc_ids))
         if loaded is None:
             started = time.perf_counter()
             with ctx.progress.task(f"{self.name}: encoding the corpus's tokens", total=len(collection.docs)) as step:
@@ -71,7 +71,7 @@ class LateInteraction(ModelComponent, Ranker):
             seconds = round(time.perf_counter() - started, 3)
             ctx.phase["token_vectors"].update(documents=len(lengths), tokens=int(lengths.sum()),
                                               encode_seconds=seconds)
-            self._store(ctx, key, [d.id for d in collection.docs], vectors, lengths, seconds=seconds,
+            self._store(ctx, key, list(collection.doc_ids), vectors, lengths, seconds=seconds,
                         model=self._source.record(), device=self._device, batch_size=self.batch_size)
         else:
             vectors, lengths = loaded

@@ -109,7 +109,7 @@ class BiEncoder(EncoderComponent, Ranker):
         self._by_text: dict[str, str] | None = None  # documents by text, for score_pairs
         matrix = self.corpus_vectors(collection, ctx, encode=False)
         if matrix is not None:
-            self._add([d.id for d in collection.docs], matrix)
+            self._add(list(collection.doc_ids), matrix)
 
     def _add(self, doc_ids: list[str], vectors) -> None:
         import torch
