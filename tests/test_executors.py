@@ -40,7 +40,7 @@ def test_defaults_and_the_cell_key(write_suite):
     registry = registry_with()
     local = load_suite(write_suite(SUITE), registry=registry)
     assert local.execution.to_dict() == {"executor": "local", "scheduler": None, "workers": None, "retries": 2,
-                                         "shard_documents": None}
+                                         "shard_documents": None, "gpus": []}
     spread = load_suite(write_suite(SUITE + '[execution]\nexecutor = "dask"\nworkers = 3\n'), registry=registry)
     assert spread.execution.executor == "dask" and spread.execution.workers == 3
     # Where a cell runs never changes its result: a run started locally resumes on a cluster.

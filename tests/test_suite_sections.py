@@ -97,7 +97,7 @@ def test_dicts_keep_the_recorded_shape(write_suite):
                                       "cache_dir": None}
     assert suite.stats.to_dict()["seed"] is None
     assert suite.execution.to_dict() == {"executor": "local", "scheduler": None, "workers": None, "retries": 2,
-                                         "shard_documents": None}
+                                         "shard_documents": None, "gpus": []}
 
 
 def test_setting_fields_make_params():

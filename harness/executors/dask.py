@@ -1,9 +1,13 @@
 """The Dask executor: a run's cells spread over the workers of a Dask cluster.
 
 The cluster is the one at ``execution.scheduler``, or a LocalCluster started for the run (one
-thread per worker, worker processes, on 127.0.0.1). Each cell runs on a worker in a fresh process
-(tasks.py) and its result comes back here, where it is written into the run folder, so only the
-machine running ``harness run`` needs the results folder. Workers need the harness and the same
+thread per worker, worker processes, on 127.0.0.1); with ``execution.gpus`` that cluster has one
+worker per listed GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``: ``cuda`` there is that
+GPU), so cells and corpus shards spread over the GPUs of the machine (``gpu_cluster``).
+
+Each cell runs on a worker in a fresh process (tasks.py) and its result comes back here, where it
+is written into the run folder, so only the machine running ``harness run`` needs the results
+folder. Workers need the harness and the same
 plugins, the datasets (same paths, IR_DATASETS_HOME) and the artifact cache folder: shared, it lets
 workers reuse each other's indexes (and is required for corpus shards, shards.py).
 
@@ -38,6 +42,20 @@ class ExecutorError(HarnessError, RuntimeError):
     """The cluster cannot be used (unreachable scheduler, dask not installed); the message says why."""
 
 
+def gpu_cluster(gpus: list[int]):
+    """A local cluster of one single-thread worker process per GPU in ``gpus``, worker ``gpu-N``
+    started with ``CUDA_VISIBLE_DEVICES=N``: its cells (fresh processes that inherit the variable)
+    see that GPU alone, as ``cuda``/``cuda:0``. What LocalCluster does, with an environment per
+    worker (dask-cuda's LocalCUDACluster does the same, as a further dependency)."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
+    workers = {f"gpu-{gpu}": {"cls": Nanny, "options": {"nthreads": 1, "host": "127.0.0.1", "memory_limit": 0,
+                                                        "env": {"CUDA_VISIBLE_DEVICES": str(gpu)}}}
+               for gpu in gpus}
+    return SpecCluster(workers=workers, scheduler=scheduler, name="harness-gpus")
+
+
 class DaskExecutor(Executor):
     name = "dask"
 
@@ -45,7 +63,16 @@ class DaskExecutor(Executor):
         super().__init__(suite, progress)
         settings, measure = suite.execution, suite.measure
         self.address = settings.scheduler
-        self.workers = settings.workers or max(1, (os.cpu_count() or 1) // (measure.threads or 1))
+        self.gpus = list(settings.gpus)
+        if self.gpus and self.address:
+            raise ExecutorError("execution.gpus places the workers of the LocalCluster the run starts; with "
+                                "execution.scheduler, start one worker per GPU yourself (CUDA_VISIBLE_DEVICES)")
+        if len(set(self.gpus)) != len(self.gpus):
+            raise ExecutorError(f"execution.gpus lists a GPU twice: {self.gpus}")
+        if self.gpus and settings.workers not in (None, len(self.gpus)):
+            raise ExecutorError(f"execution.workers = {settings.workers} with {len(self.gpus)} GPUs listed: the "
+                                "cluster has one worker per GPU (leave workers out)")
+        self.workers = len(self.gpus) or settings.workers or max(1, (os.cpu_count() or 1) // (measure.threads or 1))
         self.retries = settings.retries
         self.exclusive = bool(measure.latency or measure.memory) and not measure.concurrent
         self.cluster = self.client = None
@@ -65,10 +92,12 @@ class DaskExecutor(Executor):
                     self.client.wait_for_workers(1)
             else:
                 with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # retries are ours
-                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                                host="127.0.0.1", dashboard_address="127.0.0.1:0", memory_limit=0)
+                    self.cluster = gpu_cluster(self.gpus) if self.gpus else LocalCluster(
+                        n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0", memory_limit=0)
                 self.client = Client(self.cluster)
-                self.progress.log(f"dask: started a LocalCluster of {self.workers} worker(s) at "
+                on = f" (one per GPU: {', '.join(map(str, self.gpus))})" if self.gpus else ""
+                self.progress.log(f"dask: started a LocalCluster of {self.workers} worker(s){on} at "
                                   f"{self.cluster.scheduler_address}")
         except OSError as exc:
             self.__exit__()

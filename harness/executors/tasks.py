@@ -35,7 +35,8 @@ def run_task(job: bytes, spec: dict, *after) -> dict:
     from distributed.worker import thread_state
 
     worker, key = get_worker(), thread_state.key
-    where = {"address": worker.address, "name": str(worker.name), "host": socket.gethostname(), "pid": os.getpid()}
+    where = {"address": worker.address, "name": str(worker.name), "host": socket.gethostname(), "pid": os.getpid(),
+             "visible_gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}  # execution.gpus pins one per worker
 
     def stopped() -> bool:  # the run's client went away, or cancelled the job: its future was released
         task = worker.state.tasks.get(key)

@@ -85,6 +85,8 @@ class ExecutionSettings(_Section):
     shard_documents: int | None = setting(None, "encode corpora larger than this in shards of this many "
                                           "documents on several workers (retrievers that shard); null = never",
                                           min=1)
+    gpus: list[int] = setting([], "GPUs of this machine for the LocalCluster the run starts: one worker per GPU, "
+                              "each seeing only its own (CUDA_VISIBLE_DEVICES); [] = workers as usual", min=0)
 
 
 def from_table(cls: type, table: dict[str, Any]):
