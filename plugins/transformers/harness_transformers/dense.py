@@ -73,6 +73,7 @@ class Dense(EncoderComponent, Retriever):
         self._doc_ids: list[str] = []
         self._docs = None  # document vectors on the device
         self._faiss = self._faiss_cpu = self._gpu = None  # the FAISS index (on the GPU: a copy, and its resources)
+        self._ids_cache: tuple | None = None  # (the id list, it as an object array): _id_array
 
     def identity(self, ctx) -> dict:
         """As every model component's, less ``index`` when ``exact`` and the FAISS parameters not
@@ -243,7 +244,7 @@ class Dense(EncoderComponent, Retriever):
         import numpy as np
 
         ids = self._doc_ids
-        cached = getattr(self, "_ids_cache", None)
+        cached = self._ids_cache
         if cached is None or cached[0] is not ids:
             array = np.empty(len(ids), dtype=object)
             array[:] = ids
