@@ -310,6 +310,35 @@ def _each_once(queries: list[str], lengths, pairs: _Pairs) -> None:
         raise _twice(queries[at], next(d for d in docs if d in seen or seen.add(d)))
 
 
+# Pairs handled at a time where a check of every pair would otherwise make arrays of them all.
+_SLICE = 1 << 16
+
+
+def _once_each(queries: list[str], lengths, codes, vocab) -> None:
+    """Raise ``ValueError`` for a document (``codes``, into ``vocab``) twice in one query's
+    stretch (``lengths``), the first query's first such id; queries checked a slice at a time."""
+    import numpy as np
+
+    n_queries, width = len(lengths), max(len(vocab), 1)
+    if not n_queries or len(codes) < 2:
+        return
+    bounds = np.concatenate(([0], np.cumsum(lengths)))
+    first = 0
+    while first < n_queries:
+        last = max(int(np.searchsorted(bounds, bounds[first] + _SLICE, side="right")) - 1, first + 1)
+        last = min(last, n_queries)
+        a, b = int(bounds[first]), int(bounds[last])
+        if b - a > 1:
+            key = np.repeat(np.arange(last - first, dtype=np.int64) * width, lengths[first:last])
+            key += codes[a:b]
+            key.sort()
+            twice = key[1:] == key[:-1]
+            if twice.any():
+                found = int(key[int(np.argmax(twice))])
+                raise _twice(queries[first + found // width], vocab[found % width])
+        first = last
+
+
 def _plain(per_query: Mapping) -> dict | None:
     """``per_query`` itself when pytrec_eval can take it as it is (str query ids, dicts of int or
     float scores, all finite: the sum of a query's scores is finite only when each is), else None.
@@ -455,46 +484,73 @@ class Run:
         return run
 
     @classmethod
-    def from_topk(cls, query_ids: Sequence[str], doc_ids: Sequence[str], indices: Any, scores: Any) -> Run:
+    def from_topk(cls, query_ids: Sequence[str], doc_ids: Sequence[str], indices: Any, scores: Any,
+                  lengths: Any = None) -> Run:
         """Rows of a top-k search: ``indices[i, j]`` (an int array, queries × k) is the place in
         ``doc_ids`` of query ``query_ids[i]``'s j-th document, ``scores[i, j]`` its score; a
         negative index is padding, skipped. Rows need not be sorted. Every query is in the run,
-        one whose row is all padding with no documents."""
+        one whose row is all padding with no documents.
+
+        With ``lengths`` (one count per query), ``indices`` and ``scores`` are 1-d instead, the
+        rows one after another without padding: query ``i``'s are the next ``lengths[i]``, and
+        every index is a place in ``doc_ids``.
+
+        The arrays are kept as given where they can be (int32 or int64 indices, float32 or
+        float64 scores, no padding to drop), not copied: do not change them afterwards. float32
+        scores stay float32 (each is exact as a float, and the run ranks by single precision).
+        """
         import numpy as np
 
         queries = [q if type(q) is str else str(q) for q in query_ids]
         rows = np.asarray(indices)
-        values = np.asarray(scores, dtype=np.float64)
-        if rows.ndim != 2 or values.shape != rows.shape or rows.shape[0] != len(queries):
-            raise ValueError(
-                f"indices and scores must both be {len(queries)} queries × k, got "
-                f"{rows.shape} and {values.shape}"
-            )
+        values = np.asarray(scores)
+        if values.dtype != np.float32:
+            values = values.astype(np.float64, copy=False)
         if rows.size and not np.issubdtype(rows.dtype, np.integer):
             raise ValueError(f"indices must be integers, got {rows.dtype}")
         vocab = _strings(doc_ids, "doc_ids")
-        valid = rows >= 0
-        if valid.all():
-            codes = rows.astype(np.int64).ravel()
-            values = values.ravel().copy()
-            lengths = np.full(len(queries), rows.shape[1], dtype=np.int64)
+        if lengths is not None:
+            sizes = np.asarray(lengths)
+            if (sizes.ndim != 1 or len(sizes) != len(queries) or rows.ndim != 1 or values.shape != rows.shape
+                    or (sizes.size and not np.issubdtype(sizes.dtype, np.integer))):
+                raise ValueError(
+                    f"with lengths, lengths must be 1-d with one count per query ({len(queries)}) and indices "
+                    f"and scores 1-d of one length, got {sizes.shape}, {rows.shape} and {values.shape}"
+                )
+            lengths = sizes.astype(np.int64)
+            if (lengths < 0).any() or int(lengths.sum()) != len(rows):
+                raise ValueError(f"lengths must be counts that add up to the {len(rows)} indices given")
+            codes = rows
+            if codes.size and codes.min() < 0:
+                raise ValueError(f"index {int(codes.min())} is negative: with lengths there is no padding")
         else:
-            codes, values = rows[valid].astype(np.int64), values[valid]
-            lengths = valid.sum(axis=1).astype(np.int64)
+            if rows.ndim != 2 or values.shape != rows.shape or rows.shape[0] != len(queries):
+                raise ValueError(
+                    f"indices and scores must both be {len(queries)} queries × k, got "
+                    f"{rows.shape} and {values.shape}"
+                )
+            valid = rows >= 0
+            if valid.all():  # views, no copies
+                codes, values = rows.reshape(-1), values.reshape(-1)
+                lengths = np.full(len(queries), rows.shape[1], dtype=np.int64)
+            else:
+                codes, values = rows[valid], values[valid]
+                lengths = valid.sum(axis=1).astype(np.int64)
+            del valid
+        if codes.dtype != np.int32 and codes.dtype != np.int64:
+            codes = codes.astype(np.int64)
         if codes.size and codes.max() >= len(vocab):
             raise ValueError(f"index {int(codes.max())} is out of range for {len(vocab)} document ids")
         # Every id a str: checked on the documents used when the corpus is much larger (a search
-        # for one query must not cost a pass over the corpus).
+        # for one query must not cost a pass over the corpus), in slices (no list of every id).
         try:
-            "".join((vocab if len(vocab) <= 4 * len(codes) else vocab[codes]).tolist())
+            ids = vocab if len(vocab) <= 4 * len(codes) else vocab[codes]
+            for at in range(0, len(ids), _SLICE):
+                "".join(ids[at : at + _SLICE].tolist())
         except TypeError:
             vocab = _str_only(vocab)
-        if rows.shape[1] > 1:
-            ordered = np.sort(np.where(valid, rows, -1), axis=1)
-            twice = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
-            if twice.any():
-                row, col = (int(x[0]) for x in np.nonzero(twice))
-                raise _twice(queries[row], vocab[int(ordered[row, col])])
+        del ids
+        _once_each(queries, lengths, codes, vocab)
         return cls._build(queries, lengths, vocab, codes, values, unique_docs=True)
 
     @classmethod
@@ -510,8 +566,11 @@ class Run:
             raise ValueError(f"query {twice!r} is given twice")
         bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         pairs = _Pairs(vocab, codes, values, bounds)
-        finite = np.isfinite(values)
-        if not finite.all():
+        # A float64 sum is finite when every value is (float32 values cannot overflow it): the
+        # mask of every pair only when it is not.
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(values.sum(dtype=np.float64)) or np.isfinite(values)
+        if not np.all(finite):
             bad = int(np.argmin(finite))
             qid = queries[int(np.searchsorted(bounds, bad, side="right")) - 1]
             raise _not_finite(qid, pairs.docs(np.array([bad]))[0], float(values[bad]))
@@ -622,7 +681,7 @@ class Run:
         where = _positions(start, lengths)
         queries = np.empty(len(lengths), dtype=object)
         queries[:] = list(self._keys())
-        return np.repeat(queries, lengths), pairs.docs(where), pairs.values[where]
+        return np.repeat(queries, lengths), pairs.docs(where), pairs.values[where].astype(np.float64, copy=False)
 
     # -- internals -----------------------------------------------------------------------------
 

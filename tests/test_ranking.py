@@ -529,3 +529,36 @@ def test_from_arrays_from_a_corpus_evaluates_as_from_topk(arrays_path):
              for q, row in zip(qids, indices, strict=True)}
     metrics = [parse_metric(m) for m in EVAL_METRICS]
     assert evaluate(metrics, qrels, flat) == evaluate(metrics, qrels, topk)
+
+
+def test_topk_with_lengths_and_single_precision():
+    """``lengths``: rows one after another without padding; float32 scores and int32 indices are
+    kept as given (no copy, the same values read as floats), and read back as before."""
+    codes = np.array([2, 0, 1, 1, 0, 2], dtype=np.int32)
+    scores = np.array([1.5, 3.0, 0.1, 2.0, 2.0, 0.25], dtype=np.float32)
+    run = Run.from_topk(["q1", "q2", "q3"], ["a", "b", "c"], codes, scores, lengths=[3, 0, 3])
+    padded = Run.from_topk(["q1", "q2", "q3"], ["a", "b", "c"], [[2, 0, 1], [-1, -1, -1], [1, 0, 2]],
+                           scores.astype(np.float64)[[0, 1, 2, 0, 0, 0, 3, 4, 5]].reshape(3, 3))
+    assert run == padded and run["q2"] == {} and run.ranked("q3") == [("b", 2.0), ("a", 2.0), ("c", 0.25)]
+    assert run["q1"] == {"a": 3.0, "c": 1.5, "b": float(np.float32(0.1))}
+    assert run._pairs.values.dtype == np.float32 and run._pairs.codes.dtype == np.int32
+    assert np.shares_memory(run._pairs.values, scores) or run._pairs.ordered
+    assert run.to_arrays()[2].dtype == np.float64
+    assert evaluate([parse_metric("RR")], {"q3": {"a": 1}}, run)["RR"].per_query == {"q3": 0.5}
+    with pytest.raises(ValueError, match="query 'q3': document 'b' is ranked twice"):
+        Run.from_topk(["q1", "q3"], ["a", "b"], np.array([1, 0, 1, 1]), np.zeros(4), lengths=[1, 3])
+    with pytest.raises(ValueError, match="add up"):
+        Run.from_topk(["q1"], ["a", "b"], np.array([1, 0]), np.zeros(2), lengths=[3])
+    with pytest.raises(ValueError, match="negative"):
+        Run.from_topk(["q1"], ["a", "b"], np.array([1, -1]), np.zeros(2), lengths=[2])
+    with pytest.raises(ValueError, match="not finite"):
+        Run.from_topk(["q1"], ["a", "b"], np.array([1, 0]), np.array([1.0, np.nan], dtype=np.float32), lengths=[2])
+    with pytest.raises(ValueError, match="not finite"):  # a sum that overflows is not the check
+        Run.from_topk(["q1"], ["a", "b", "c"], np.array([[1, 0, 2]]), np.array([[1e308, 1e308, np.inf]]))
+    assert Run.from_topk(["q"], ["a", "b"], [[1, 0]], [[1e308, 1e308]]).ranked("q") == [("b", 1e308), ("a", 1e308)]
+    # the duplicate check runs a slice of queries at a time: one found across slices' edges
+    many = 3 * ranking._SLICE // 1000
+    rows = np.tile(np.arange(1000), (many, 1))
+    rows[-1, 500] = 7
+    with pytest.raises(ValueError, match=f"query 'q{many - 1}': document 'd7' is ranked twice"):
+        Run.from_topk([f"q{i}" for i in range(many)], [f"d{i}" for i in range(1000)], rows, np.ones(rows.shape))

@@ -58,6 +58,8 @@ PRESETS = {
     },
 }  # fmt: skip
 META_FILE = "harness_lexical.json"
+# Pairs a retrieval's arrays hold at first (queries × k when fewer); they grow when filled.
+_FIRST_CAPACITY = 1 << 24
 FORMAT = 1
 
 
@@ -184,9 +186,10 @@ class BM25(Retriever):
             raise ValueError(f"bm25: token_pattern {self.token_pattern!r} is invalid: {exc}") from exc
         self._bm25 = None
         self._doc_ids: list[str] = []
-        self._id_rank = None  # numpy array, built on first retrieve
-        self._id_array = None  # the document ids as a numpy object array, built on first retrieve
-        self._nonnegative = None  # whether the score matrix has no negative entry (first retrieve)
+        # Built with the index (``_lookups``), so that retrieval allocates its results only:
+        self._id_rank = None  # each document's place among the ids in string order
+        self._id_array = None  # the document ids as a numpy object array, the run's vocabulary
+        self._nonnegative = None  # whether the score matrix has no negative entry
 
     def settings(self) -> dict:
         """The effective settings, canonical (the preset's values filled in, aliases resolved):
@@ -231,8 +234,8 @@ class BM25(Retriever):
             bm25 = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
             # No "" token: bm25s would give it an id outside the score matrix.
             bm25.index((ids, vocab), create_empty_token=False, show_progress=False)
-        self._bm25, self._doc_ids = bm25, [d.id for d in collection.docs]
-        self._id_rank = self._nonnegative = self._id_array = None
+        self._bm25, self._doc_ids = bm25, list(collection.doc_ids)  # not via docs: on disk, that decodes every text
+        self._lookups()
 
     def retrieve(self, queries: Mapping[str, str], k: int, ctx: Context) -> Run:
         if self._bm25 is None:
@@ -243,21 +246,16 @@ class BM25(Retriever):
         indices, indptr = bm25.scores["indices"], bm25.scores["indptr"]
         n_docs = len(self._doc_ids)
         k = max(min(k, n_docs), 0)
-        if self._id_rank is None:  # each document's place among the ids in string order
-            order = sorted(range(n_docs), key=self._doc_ids.__getitem__)
-            self._id_rank = np.empty(n_docs, dtype=np.int64)
-            self._id_rank[order] = np.arange(n_docs)
-        if self._id_array is None:  # converted once: per call it cost 40 ns a document (44 ms at 1M)
-            self._id_array = np.empty(n_docs, dtype=object)
-            self._id_array[:] = self._doc_ids
-        # Each query's row of document positions (-1: fewer than k matched) and scores, handed to
-        # the run as arrays: no per-query Python lists or dicts.
-        rows = np.full((len(queries), k), -1, dtype=np.int32 if n_docs < 2**31 else np.int64)
-        values = np.zeros((len(queries), k), dtype=np.float32)
+        if self._id_rank is None:
+            self._lookups()
+        # Each query's document positions and scores, one query after another in two flat arrays
+        # (no padding, no per-query lists), handed to the run as they are: its only copy.
+        capacity = max(min(len(queries) * k, _FIRST_CAPACITY), 1)
+        codes = np.empty(capacity, dtype=np.int32 if n_docs < 2**31 else np.int64)
+        values = np.empty(capacity, dtype=np.float32)
+        lengths = np.zeros(len(queries), dtype=np.int64)
+        filled = 0
         matched = np.zeros(n_docs, dtype=bool)  # reused: set for a query's documents, then cleared
-        docs = np.zeros(0, dtype=np.int64)
-        if self._nonnegative is None:
-            self._nonnegative = bool(bm25.scores["data"].min(initial=0) >= 0)
         nonnegative = self._nonnegative
         # One query at a time, single-threaded: each query's scores are independent of the
         # others and of the thread count, and at these corpus sizes threads gain little.
@@ -271,19 +269,47 @@ class BM25(Retriever):
                     # scores a matched very common term 0.
                     # With no negative entry in the score matrix, a document holding no query
                     # term has the lowest score there is (0, or bm25l/bm25+'s constant), so one
-                    # scoring above the query's lowest holds a term: when k of them do, they are
-                    # the candidates that matter, found without a pass over the postings.
-                    docs = np.flatnonzero(scores > scores.min()) if nonnegative else docs[:0]
-                    if len(docs) < k:  # the tie at the lowest score may count: match exactly
+                    # scoring above the query's lowest holds a term: when the k-th highest score
+                    # is above the lowest, at least k do, and those scoring at least the k-th
+                    # are the candidates that matter, found without a pass over the postings
+                    # (and without an array of every matching document).
+                    docs = None
+                    if nonnegative and n_docs > k:
+                        kth = np.partition(scores, n_docs - k)[n_docs - k]
+                        if kth > scores.min():
+                            docs = np.flatnonzero(scores >= kth)
+                    if docs is None:  # the tie at the lowest score may count: match exactly
                         for t in term_ids:
                             matched[indices[indptr[t] : indptr[t + 1]]] = True
                         docs = np.flatnonzero(matched)
                         matched[docs] = False
                     top = self._top_k(docs, scores[docs], k)
-                    rows[row, : len(top)] = top
-                    values[row, : len(top)] = scores[top]
+                    if filled + len(top) > len(codes):  # grown in place where the allocator can
+                        grown = max(2 * len(codes), filled + len(top))
+                        codes.resize(grown, refcheck=False)
+                        values.resize(grown, refcheck=False)
+                    codes[filled : filled + len(top)] = top
+                    values[filled : filled + len(top)] = scores[top]
+                    lengths[row] = len(top)
+                    filled += len(top)
                 advance(1)
-        return Run.from_topk(list(queries), self._id_array, rows, values)
+        codes.resize(filled, refcheck=False)  # the unused tail returned, not copied
+        values.resize(filled, refcheck=False)
+        return Run.from_topk(list(queries), self._id_array, codes, values, lengths=lengths)
+
+    def _lookups(self) -> None:
+        """What retrieval reads besides the index, made once when the index is built or loaded."""
+        import numpy as np
+
+        n_docs = len(self._doc_ids)
+        order = sorted(range(n_docs), key=self._doc_ids.__getitem__)
+        self._id_rank = np.empty(n_docs, dtype=np.int32 if n_docs < 2**31 else np.int64)
+        self._id_rank[order] = np.arange(n_docs)
+        del order
+        # converted once: per call it cost 40 ns a document (44 ms at 1M)
+        self._id_array = np.empty(n_docs, dtype=object)
+        self._id_array[:] = self._doc_ids
+        self._nonnegative = bool(self._bm25.scores["data"].min(initial=0) >= 0)
 
     def _top_k(self, docs, scores, k: int):
         """The positions of the first k of ``docs`` in trec_eval's order (score, then id,
@@ -335,4 +361,5 @@ class BM25(Retriever):
                 f"bm25: the index in {path} was built with {meta['params']}, not {self.settings()}"
             )
         self._bm25 = bm25s.BM25.load(path, allow_pickle=False, show_progress=False)
-        self._doc_ids, self._id_rank, self._nonnegative, self._id_array = meta["doc_ids"], None, None, None
+        self._doc_ids = meta["doc_ids"]
+        self._lookups()

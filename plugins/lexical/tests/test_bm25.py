@@ -120,6 +120,37 @@ def test_the_top_k_is_the_head_of_the_full_trec_eval_order(method):
             assert got == [(d, s) for s, d in full[:k]], (query, k)
 
 
+def test_result_arrays_grow_when_full(monkeypatch):
+    """The flat result arrays start at ``_FIRST_CAPACITY`` pairs and grow when queries fill them:
+    the same run either way; the run keeps float32 scores and int32 positions."""
+    from harness_lexical import bm25 as module
+
+    queries = {"q1": "quick fox", "q2": "zeta", "q3": "brown dog", "q4": "runner"}
+    expected = search(queries, k=3)
+    monkeypatch.setattr(module, "_FIRST_CAPACITY", 1)
+    grown = search(queries, k=3)
+    assert grown == expected and grown["q2"] == {} and grown.num_docs() == 5 and len(grown["q1"]) == 2
+    assert str(grown._pairs.values.dtype) == "float32" and str(grown._pairs.codes.dtype) == "int32"
+
+
+def test_document_ids_are_read_without_the_texts():
+    """Ids come from ``collection.doc_ids``, never by iterating ``docs`` (which, for a corpus on
+    disk, decodes every text)."""
+
+    class Docs(list):
+        def __iter__(self):
+            raise AssertionError("docs iterated")
+
+    col = collection()
+    texts, _ = col.texts(), col.doc_ids  # made (and doc_ids cached) before docs stop iterating
+    col.docs = Docs(col.docs)
+    col.texts = lambda: texts
+    retriever = BM25()
+    retriever.index(col, Context())
+    assert retriever._doc_ids == list(DOCS)
+    assert list(retriever.retrieve({"q": "fox"}, 5, Context())["q"]) == ["d2", "d1"]
+
+
 @pytest.mark.parametrize("lower", [True, False])
 @pytest.mark.parametrize("pattern", [r"\w+", r"(?u)\b\w\w+\b", r"(\w)\w*", r"\w*"])
 @pytest.mark.parametrize("stemmer", [None, "porter"])
