@@ -14,12 +14,16 @@ gives the texts components index as a sequence of the same kind.
 ``gather_documents`` is what providers call (through ``Context.documents``): documents stay a list up to a
 limit; beyond it, all of them go to disk in a temporary folder (``tempfile``'s: ``TMPDIR`` chooses
 it, and should be on a disk, not a RAM disk), removed when the corpus is no longer used and at
-exit. A suite dataset's ``corpus_store`` chooses: ``auto`` (disk beyond ``SPILL_AT`` documents),
+exit; the folder of a process killed first (a cell worker past its timeout) goes when the next
+corpus is gathered (an owner lock tells a dead process's folder from a live one's). A suite
+dataset's ``corpus_store`` chooses: ``auto`` (disk beyond ``SPILL_AT`` documents),
 ``memory`` or ``disk``. The two hold the same documents: every result is the same (tested).
 """
 
 from __future__ import annotations
 
+import operator
+import os
 import shutil
 import tempfile
 import weakref
@@ -51,7 +55,7 @@ class _Columns(Sequence):
             start, stop, step = item.indices(length)
             return self._range(start, stop) if step == 1 else [self._range(i, i + 1)[0]
                                                                  for i in range(start, stop, step)]
-        i = item.__index__()
+        i = operator.index(item)  # a TypeError for a float or a string, as a list gives
         if not -length <= i < length:
             raise IndexError(f"{self.what} {item} of {length}")
         return self._range(i % length, i % length + 1)[0]
@@ -69,10 +73,8 @@ class DiskDocuments(_Columns):
     what = "document"
 
     def __init__(self, folder: str | Path):
-        import numpy as np
-
         self.folder = Path(folder)
-        self._offsets = {c: np.load(self.folder / f"{c}.offsets.npy", mmap_mode="r") for c in COLUMNS}
+        self._offsets = {c: self._load_offsets(c) for c in COLUMNS}
         counts = {len(o) - 1 for o in self._offsets.values()}
         if len(counts) != 1:
             raise ValueError(f"{self.folder}: the columns hold different numbers of documents")
@@ -81,6 +83,18 @@ class DiskDocuments(_Columns):
         self.ids: list[str] = []
         for start in range(0, self._length, 1 << 20):  # read in stretches: bounded temporaries
             self.ids += self.column("id", start, min(start + (1 << 20), self._length))
+
+    def _load_offsets(self, column: str):
+        import numpy as np
+
+        path = self.folder / f"{column}.offsets.npy"
+        try:
+            offsets = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:  # missing, truncated, not an array file
+            raise ValueError(f"{path}: cannot read it ({exc})") from None
+        if offsets.ndim != 1 or offsets.dtype != np.int64 or not len(offsets) or offsets[0] != 0:
+            raise ValueError(f"{path}: not a column's offsets ({offsets.dtype}, shape {offsets.shape})")
+        return offsets
 
     def _map(self, column: str):
         import numpy as np
@@ -194,12 +208,16 @@ def gather_documents(documents: Iterable[Document], store: str = "auto", limit: 
     it = iter(documents)
     if store != "disk":
         for doc in it:
-            held.append(doc)
+            # A title of None is written as "" on disk: held the same way, so that the corpus
+            # fingerprint (the key of every cache) does not depend on the store.
+            held.append(doc if doc.title is not None else Document(doc.id, doc.text, ""))
             if store == "auto" and len(held) > limit:
                 break
         else:
             return held
-    folder = Path(tempfile.mkdtemp(prefix="harness-corpus-"))
+    sweep_orphans()
+    folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
+    owner, writer = _own(folder), None
     try:
         writer = DocumentWriter(folder)
         for doc in held:
@@ -209,11 +227,66 @@ def gather_documents(documents: Iterable[Document], store: str = "auto", limit: 
             writer.add(doc)
         docs = writer.close()
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        if writer is not None:
+            writer.close(keep=False)  # its files closed now, not when collected
+        _remove(str(folder), owner, os.getpid())
         raise
-    # Removed when the corpus is collected, or at exit (weakref.finalize runs atexit too).
-    weakref.finalize(docs, shutil.rmtree, str(folder), True)
+    # Removed when the corpus is collected, or at exit (weakref.finalize runs atexit too), by the
+    # process that made it only (a forked child dropping its copy removes nothing); a process
+    # killed before (a cell worker past its timeout) leaves it to the next ``sweep_orphans``.
+    weakref.finalize(docs, _remove, str(folder), owner, os.getpid())
     return docs
+
+
+_PREFIX = "harness-corpus-"
+_OWNER = ".owner"  # locked (flock) by the process that made the folder for as long as it is used
+
+
+def _own(folder: Path) -> int | None:
+    """Lock ``folder``'s owner file for this process's lifetime (its descriptor, returned, stays
+    open): a folder whose lock can be taken belongs to a process that died. Locked under another
+    name, then renamed, so that no sweep ever sees the owner file unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # no flock: folders of killed processes are not swept
+        return None
+    fd = os.open(folder / (_OWNER + ".new"), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(folder / (_OWNER + ".new"), folder / _OWNER)
+    return fd
+
+
+def _remove(folder: str, owner: int | None, pid: int) -> None:
+    if os.getpid() != pid:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    if owner is not None:
+        os.close(owner)
+
+
+def sweep_orphans() -> None:
+    """Remove the corpus folders of processes that died without removing them (SIGKILL: a cell
+    worker's timeout or memory limit, the out-of-memory killer): their owner lock is free."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    try:
+        found = list(Path(tempfile.gettempdir()).glob(_PREFIX + "*"))
+    except OSError:
+        return
+    for folder in found:
+        try:
+            fd = os.open(folder / _OWNER, os.O_RDONLY)
+        except OSError:  # being made (not yet owned), or not ours
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: in use
+            os.close(fd)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
 
 
 __all__ = ["COLUMNS", "SPILL_AT", "STORES", "DiskDocuments", "DiskTexts", "DocumentWriter", "gather_documents"]

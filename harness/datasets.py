@@ -20,6 +20,7 @@ import dataclasses
 import numbers
 import random
 import re
+import traceback
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
@@ -76,6 +77,25 @@ def load_dataset(spec: DatasetSpec, registry, base_dir: Path) -> Collection:
 
     Raises ``DatasetError`` for every failure, a provider's unexpected exceptions included.
     """
+    try:
+        return _load(spec, registry, base_dir)
+    except DatasetError as exc:
+        _release(exc)
+        raise
+
+
+def _release(exc: BaseException) -> None:
+    """Clear the locals of the finished frames in ``exc``'s tracebacks (its causes' too): the error
+    outlives the load (a runner keeps it for each cell of the dataset), and a corpus read before
+    the failure, on disk in a temporary folder (corpus.py), must go now, not with the error."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)  # the frame still running is left alone
+        exc = exc.__cause__ or exc.__context__
+
+
+def _load(spec: DatasetSpec, registry, base_dir: Path) -> Collection:
     problems = check_options(spec.queries, spec.grades, spec.fields)
     try:
         provider_cls = registry.get("dataset", spec.provider)

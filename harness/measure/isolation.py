@@ -140,6 +140,10 @@ def run_child(payload: bytes, *, threads: int | None, cpus: list[int] | None, ti
     for reader in readers:  # a grandchild still holding a pipe must not hang the run
         reader.join(timeout=10)
     outcome.returncode = proc.returncode
+    if proc.returncode < 0:  # killed (timeout, Ctrl-C, the OOM killer): no finaliser ran in it
+        from ..corpus import sweep_orphans
+
+        sweep_orphans()  # its corpus folder, if it made one, is unlocked now
     outcome.seconds = round(time.perf_counter() - start, 6)
     outcome.phase = open_phases[-1] if open_phases else None
     outcome.oom_kills = _oom_kills() - oom_before

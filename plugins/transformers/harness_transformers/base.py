@@ -197,13 +197,14 @@ class EncoderComponent(ModelComponent):
         if matrix is not None or not encode:
             return matrix
         started = time.perf_counter()
-        with cache.filling(ctx, key, ids, self._model.config.hidden_size) as (out, built):
-            self.encode_into(out, collection.texts(), ctx, "the corpus")
+        with cache.filling(ctx, key, ids, self._model.config.hidden_size) as fill:
+            self.encode_into(fill.out, collection.texts(), ctx, "the corpus")
             seconds = round(time.perf_counter() - started, 3)
-            built.update(seconds=seconds, device=self._device, batch_size=self.batch_size,
-                         model=self._source.record(), compressed=self._compressed, settings=self.settings_record())
+            fill.info.update(seconds=seconds, device=self._device, batch_size=self.batch_size,
+                             model=self._source.record(), compressed=self._compressed,
+                             settings=self.settings_record())
         ctx.phase["embeddings"].update(documents=len(ids), encode_seconds=seconds)
-        return torch.from_numpy(out)
+        return torch.from_numpy(fill.vectors)
 
     def encode_into(self, out, texts: Sequence[str], ctx, what: str) -> None:
         """Encode ``texts`` into the rows of ``out`` (a float32 array, one row per text), read

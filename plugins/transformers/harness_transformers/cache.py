@@ -16,7 +16,8 @@ order) and ``doc_ids.json``: plain data, never pickle.
 
 The entry is also where the vectors live while a run uses them: ``lookup`` memory-maps
 ``embeddings.npy`` (copy-on-write: nothing a reader does reaches the file), and ``filling`` has
-the encoder write its batches straight into a memory-mapped file that then becomes the entry, so
+the encoder write its batches straight into a memory-mapped file that then becomes the entry
+(and is mapped again from there, copy-on-write), so
 a corpus's vectors are never a second time in memory; the dense retriever's exact search, the
 FAISS build, the ``bi-encoder`` ranker and the ``embeddings`` artifact the diagnostics read all
 share those pages. The harness never rewrites an entry's file in place (entries are made by
@@ -66,31 +67,48 @@ def lookup(ctx, key: str, doc_ids: list[str]):
     return torch.from_numpy(np.load(folder / "embeddings.npy", mmap_mode="c", allow_pickle=False))
 
 
+class Filling:
+    """What ``filling`` hands out: ``out``, the array to fill; ``info``, what the entry records;
+    after the block, ``vectors``: the entry's vectors, memory-mapped copy-on-write from its file
+    like a lookup's (nothing done to them reaches the file), or ``out`` itself without a cache."""
+
+    def __init__(self, out, info: dict):
+        self.out, self.info, self.vectors = out, info, None
+
+
 @contextmanager
-def filling(ctx, key: str, doc_ids: list[str], dim: int) -> Iterator[tuple]:
-    """``(out, info)``: an empty float32 array of ``len(doc_ids)`` × ``dim`` to fill in corpus
-    order, and a dict to put what the entry should record in (``seconds``, ``device``...). When
-    the block ends without error, ``out`` (a memory-mapped file beside the cache's entries)
-    becomes the entry's ``embeddings.npy``, still mapped: the caller keeps using ``out``. Without
-    a cache it is an ordinary array and nothing is stored; on an error nothing is."""
+def filling(ctx, key: str, doc_ids: list[str], dim: int) -> Iterator[Filling]:
+    """A ``Filling`` whose ``out`` is an empty float32 array of ``len(doc_ids)`` × ``dim`` to fill
+    in corpus order, and whose ``info`` dict takes what the entry should record (``seconds``,
+    ``device``...). When the block ends without error, ``out`` (a memory-mapped file beside the
+    cache's entries, its name this fill's own) becomes the entry's ``embeddings.npy`` and
+    ``vectors`` maps the entry. Without a cache ``out`` is an ordinary array and nothing is
+    stored; on an error nothing is."""
+    import uuid
+
     import numpy as np
 
-    info: dict = {}
     if ctx.cache is None:
-        yield np.empty((len(doc_ids), dim), dtype=np.float32), info
+        fill = Filling(np.empty((len(doc_ids), dim), dtype=np.float32), {})
+        yield fill
+        fill.vectors = fill.out
         return
     parent = ctx.cache.root / KIND
     parent.mkdir(parents=True, exist_ok=True)
-    staging = parent / f".filling-{key}-{os.getpid()}.npy"
+    staging = parent / f".filling-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npy"  # per fill: threads too
     try:
-        out = np.lib.format.open_memmap(staging, mode="w+", dtype=np.float32, shape=(len(doc_ids), dim))
-        yield out, info
-        out.flush()
+        fill = Filling(np.lib.format.open_memmap(staging, mode="w+", dtype=np.float32, shape=(len(doc_ids), dim)),
+                       {})
+        yield fill
+        fill.out.flush()
         import time
 
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        with ctx.cache.write(KIND, key, created=created, documents=len(doc_ids), **info) as folder:
+        with ctx.cache.write(KIND, key, created=created, documents=len(doc_ids), **fill.info) as folder:
             os.replace(staging, folder / "embeddings.npy")  # the same file system: a rename
             (folder / "doc_ids.json").write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
+        del fill.out  # the writable map goes; readers get a copy-on-write one, as from a lookup
+        # The entry now in place (this fill's, or an identical one another process wrote first).
+        fill.vectors = np.load(ctx.cache.root / KIND / key / "embeddings.npy", mmap_mode="c", allow_pickle=False)
     finally:
         staging.unlink(missing_ok=True)

@@ -213,14 +213,15 @@ class Dense(EncoderComponent, Retriever):
         if rows != len(ids) or any(p.ndim != 2 or p.shape[1] != dim for p in parts):
             raise ValueError(f"dense: {len(folders)} shards hold {rows} vectors for {len(ids)} documents "
                              f"(of widths {sorted({p.shape[-1] for p in parts})}, the model's is {dim})")
-        with cache.filling(ctx, self.embedding_key(collection), ids, dim) as (out, built):
+        with cache.filling(ctx, self.embedding_key(collection), ids, dim) as fill:
             start = 0
             for part in parts:
-                out[start : start + len(part)] = part
+                fill.out[start : start + len(part)] = part
                 start += len(part)
-            built.update(shards=len(folders), device=self._device, batch_size=self.batch_size,
-                         model=self._source.record(), compressed=self._compressed, settings=self.settings_record())
-        self._doc_ids, self._docs = list(ids), torch.from_numpy(out).to(self._device)
+            fill.info.update(shards=len(folders), device=self._device, batch_size=self.batch_size,
+                             model=self._source.record(), compressed=self._compressed,
+                             settings=self.settings_record())
+        self._doc_ids, self._docs = list(ids), torch.from_numpy(fill.vectors).to(self._device)
         self._index_faiss(collection, ctx)
         self._publish(ctx)
 
