@@ -57,8 +57,10 @@ class SyntheticSpec:
     relevant: int = 5
     seed: int = 0
 
-    def problems(self) -> list[tuple[str, str]]:
-        """(parameter, why) for each value that cannot make a collection."""
+    def problems(self, on_disk: bool = False) -> list[tuple[str, str]]:
+        """(parameter, why) for each value that cannot make a collection; ``on_disk``: its
+        documents go to disk as they are made (harness/corpus.py), so only their ids stay in
+        memory, and the texts must fit on the temporary folder's disk instead."""
         found = []
         for name, low in (("documents", 1), ("queries", 1), ("query_length", 1), ("relevant", 1),
                           ("vocabulary", 10)):  # fmt: skip
@@ -79,25 +81,39 @@ class SyntheticSpec:
         # Refuse a collection that cannot fit before allocating any of it: "1000000M" (or a huge
         # doc_length or vocabulary) would otherwise end in a MemoryError deep in numpy, or in the
         # OOM killer after minutes of generating.
-        memory = physical_memory()
-        if not found and memory is not None and self.estimated_bytes() > memory:
-            key = max(("documents", self.documents * (self.doc_length + 1) * BYTES_PER_TOKEN),
-                      ("vocabulary", self.vocabulary * BYTES_PER_WORD), key=lambda kv: kv[1])[0]
+        memory, needed = physical_memory(), self.estimated_bytes(on_disk)
+        if not found and memory is not None and needed > memory:
+            kept = self.documents * (BYTES_PER_ID if on_disk else (self.doc_length + 1) * BYTES_PER_TOKEN)
+            key = max(("documents", kept), ("vocabulary", self.vocabulary * BYTES_PER_WORD), key=lambda kv: kv[1])[0]
             found.append((key, f"{self.documents:,} documents of {self.doc_length:g} words over a vocabulary of "
-                          f"{self.vocabulary:,} words need about {self.estimated_bytes() / 1e9:,.1f} GB of memory, "
+                          f"{self.vocabulary:,} words need about {needed / 1e9:,.1f} GB of memory, "
                           f"more than this machine's {memory / 1e9:,.1f} GB"))
+        if not found and on_disk:
+            import shutil
+            import tempfile
+
+            folder = tempfile.gettempdir()
+            free, size = shutil.disk_usage(folder).free, self.documents * (self.doc_length + 1) * DISK_BYTES_PER_TOKEN
+            if size > free:
+                found.append(("documents", f"{self.documents:,} documents of {self.doc_length:g} words need about "
+                              f"{size / 1e9:,.1f} GB on disk, more than the {free / 1e9:,.1f} GB free in {folder} "
+                              "(TMPDIR chooses the folder)"))
         return found
 
-    def estimated_bytes(self) -> float:
+    def estimated_bytes(self, on_disk: bool = False) -> float:
         """The collection's approximate peak memory, an upper bound of what tracemalloc measures
-        (tests/test_synthetic_adversarial.py): the documents' strings, one chunk's temporaries (its
-        uniform draws, token ids, their Python list, the joined text) and the vocabulary's words."""
+        (tests/test_synthetic_adversarial.py): the documents' strings (``on_disk``: their ids
+        only), one chunk's temporaries (its uniform draws, token ids, their Python list, the joined
+        text) and the vocabulary's words."""
         tokens = self.doc_length + 1  # a document's words and its "\n"
-        return (self.documents * tokens * BYTES_PER_TOKEN + min(self.documents, CHUNK) * tokens * CHUNK_BYTES_PER_TOKEN
+        kept = self.documents * (BYTES_PER_ID if on_disk else tokens * BYTES_PER_TOKEN)
+        return (kept + min(self.documents, CHUNK) * tokens * CHUNK_BYTES_PER_TOKEN
                 + self.vocabulary * BYTES_PER_WORD + self.queries * TOPIC_FACTOR * self.query_length * 8)
 
 
 BYTES_PER_TOKEN = 12  # kept: the documents' strings, measured at 8.7 bytes a token (tracemalloc)
+BYTES_PER_ID = 80  # kept for a corpus on disk: an id's str and list slot, measured at 64 (1M: 64 MB)
+DISK_BYTES_PER_TOKEN = 9  # a token's UTF-8 bytes on disk: a synthetic word (3-10 letters) and a space
 CHUNK_BYTES_PER_TOKEN = 40  # a chunk's temporaries, measured at about 30 bytes a token
 BYTES_PER_WORD = 200  # a word's str, its list slot, the cumulative distribution's float
 
@@ -141,14 +157,15 @@ def words(vocabulary: int) -> list[str]:
 
 
 def generate(spec: SyntheticSpec, name: str = "synthetic",
-             gather: Callable[[Iterable[Document]], Sequence[Document]] = list) -> Collection:
+             gather: Callable[[Iterable[Document]], Sequence[Document]] = list, on_disk: bool = False) -> Collection:
     """The collection ``spec`` describes (see the module's docstring). Raises ``ValueError`` naming
     the parameter when ``spec.problems()`` finds one; the provider reports them first. The
     documents are made a chunk at a time and handed to ``gather`` as made (the provider's
-    ``Context.documents``: a large corpus goes to disk without ever being held whole)."""
+    ``Context.documents``: a large corpus goes to disk without ever being held whole; say so with
+    ``on_disk``, which the memory check then takes into account)."""
     import numpy as np
 
-    problems = spec.problems()
+    problems = spec.problems(on_disk)
     if problems:
         raise ValueError("; ".join(f"{key} {why}" for key, why in problems))
     rng = np.random.Generator(np.random.PCG64(spec.seed))

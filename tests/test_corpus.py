@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.collection import Collection, Document
+from harness.components import Context
 from harness.corpus import SPILL_AT, DiskDocuments, DocumentWriter, gather_documents
 from harness.datasets import DatasetError, DatasetSpec, load_dataset
 from harness.plugins import load_registry
@@ -225,3 +226,54 @@ retriever = { plugin = "bm25" }
     assert keys["memory"] == keys["disk"]
     with pytest.raises(SuiteError, match="corpus_store"):
         load_suite_text(text % "ram", tmp_path)
+
+
+# -- the synthetic provider's memory check, on disk -----------------------------------------
+
+
+def test_synthetic_sizes_are_checked_for_the_store_they_go_to(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import harness.synthetic as synthetic
+    from harness.synthetic import SyntheticSpec
+
+    monkeypatch.setattr(synthetic, "physical_memory", lambda: 4 * 10**9)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**12, 0, 100 * 10**9))
+    spec = SyntheticSpec(documents=10_000_000, queries=10)
+    assert [key for key, _ in spec.problems()] == ["documents"]  # 7 GB of strings in memory
+    assert spec.problems(on_disk=True) == []  # ids only in memory, 5.5 GB on disk
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**12, 0, 10**9))
+    (problem,) = spec.problems(on_disk=True)
+    assert problem[0] == "documents" and "on disk, more than the 1.0 GB free" in problem[1] and "TMPDIR" in problem[1]
+    # The provider decides by its store: auto puts 10M documents on disk.
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**12, 0, 100 * 10**9))
+    loaded = []
+    monkeypatch.setattr(synthetic, "generate", lambda spec, **kw: loaded.append(kw["on_disk"]))
+    import harness.builtin.synthetic as provider
+
+    monkeypatch.setattr(provider, "generate", synthetic.generate)
+    for store, on_disk in (("auto", True), ("disk", True)):
+        provider.SyntheticProvider(documents="10M", topics=10).load(
+            Context(corpus_store=store))
+        assert loaded[-1] is on_disk
+    with pytest.raises(DatasetError, match="GB of memory"):
+        provider.SyntheticProvider(documents="10M", topics=10).load(
+            Context(corpus_store="memory"))
+
+
+def test_the_on_disk_estimate_bounds_what_generating_holds():
+    import tracemalloc
+
+    from harness.synthetic import SyntheticSpec, generate
+
+    spec = SyntheticSpec(documents=150_000, queries=20)
+    tracemalloc.start()
+    try:
+        collection = generate(spec, gather=lambda docs: gather_documents(docs, "disk"), on_disk=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert collection.on_disk and len(collection.docs) == 150_000
+    assert peak <= spec.estimated_bytes(on_disk=True) < spec.estimated_bytes(), (peak, spec.estimated_bytes(True))

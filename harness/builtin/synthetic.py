@@ -9,6 +9,7 @@ from typing import Any
 
 from ..collection import Collection
 from ..components import Context, DatasetProvider
+from ..corpus import SPILL_AT
 from ..datasets import DatasetError
 from ..params import Param
 from ..synthetic import SyntheticSpec, generate
@@ -65,18 +66,21 @@ class SyntheticProvider(DatasetProvider):
         "seed": Param(int, 0, "the generator's seed: same parameters and seed, same collection", min=0),
     }
 
-    def spec(self) -> SyntheticSpec:
+    def spec(self, on_disk: bool = False) -> SyntheticSpec:
         """The generator's parameters; problems of how they combine raise ``DatasetError``
-        naming the parameter (``params.relevant ...``), as ``harness validate`` names the others."""
+        naming the parameter (``params.relevant ...``), as ``harness validate`` names the others.
+        ``on_disk``: the documents will go to disk (the memory and disk checks differ)."""
         spec = SyntheticSpec(documents=parse_count(self.documents), queries=self.topics,
                              vocabulary=self.vocabulary, zipf=float(self.zipf), doc_length=float(self.doc_length),
                              query_length=self.query_length, relevant=self.relevant, seed=self.seed)
-        problems = spec.problems()
+        problems = spec.problems(on_disk)
         if problems:
             raise DatasetError("; ".join(f"params.{_PARAM.get(key, key)} {why}" for key, why in problems))
         return spec
 
     def load(self, ctx: Context) -> Collection:
-        spec = self.spec()
+        documents = parse_count(self.documents)
+        on_disk = ctx.corpus_store == "disk" or (ctx.corpus_store == "auto" and documents > SPILL_AT)
+        spec = self.spec(on_disk)
         with ctx.progress.task(f"synthetic collection, {spec.documents:,} documents"):
-            return generate(spec, name=f"synthetic-{self.documents}", gather=ctx.documents)
+            return generate(spec, name=f"synthetic-{self.documents}", gather=ctx.documents, on_disk=on_disk)
