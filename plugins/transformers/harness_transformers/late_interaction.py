@@ -60,8 +60,8 @@ class LateInteraction(ModelComponent, Ranker):
         self._queries: OrderedDict[str, object] = OrderedDict()
         self._special = set(self._tokenizer.all_special_ids)
         self._rows: dict[str, int] = {}
-        for row, doc in enumerate(collection.docs):
-            self._rows.setdefault(collection.text(doc.id), row)  # equal texts share the first's vectors
+        for row, text in enumerate(collection.texts()):  # streamed from a corpus on disk
+            self._rows.setdefault(text, row)  # equal texts share the first's vectors
         key = self.token_key(collection)
         loaded = self._lookup(ctx, key, list(collection.doc_ids))
         if loaded is None:

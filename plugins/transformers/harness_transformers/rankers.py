@@ -174,8 +174,8 @@ class BiEncoder(EncoderComponent, Ranker):
         """The prepared collection's documents by their text (the first of equal texts)."""
         if self._by_text is None:
             self._by_text = {}
-            for doc in self._collection.docs:
-                self._by_text.setdefault(self._collection.contents(doc), doc.id)
+            for doc_id, text in zip(self._collection.doc_ids, self._collection.texts(), strict=True):
+                self._by_text.setdefault(text, doc_id)
         return self._by_text
 
 
