@@ -52,7 +52,7 @@ from .results import cell_path, run_file_path, write_atomic, write_cell
 from .stages import StageExecutor
 from .suite import Cell, Suite
 from .timing import Listener, Phases
-from .trecfiles import format_run
+from .trecfiles import run_text
 
 AVERAGING = (
     "arithmetic mean over every judged query of the dataset; a judged query with no results "
@@ -121,7 +121,7 @@ class CellRunner:
             step = "write"
             if self.suite.output.run_files:
                 path = run_file_path(run_dir, cell.slug)
-                write_atomic(path, format_run(run, cell.pipeline.name))
+                write_atomic(path, run_text(run, cell.pipeline.name))  # streamed, a query at a time
                 result.run_file = str(path.relative_to(run_dir))
             result.status = "ok"
         except (Exception, SystemExit) as exc:  # a failing cell is recorded; the suite goes on (a plugin

@@ -26,6 +26,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +37,19 @@ from .errors import HarnessError, NotFoundError, ResultsError, UsageError
 MANIFEST = "run.json"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers only ever see the old or the new content. The file
-    gets the permissions any new file gets (0644 under umask 022; folders made on the way 0755)."""
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a string, or pieces written as they come: a run file's queries) to
+    ``path`` so that readers only ever see the old or the new content. The file gets the
+    permissions any new file gets (0644 under umask 022; folders made on the way 0755)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            if isinstance(text, str):
+                f.write(text)
+            else:
+                f.writelines(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

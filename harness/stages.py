@@ -72,7 +72,7 @@ from .ranking import Run, rerank_merge
 from .scoring import Scorer
 from .suite import StageSpec
 from .timing import Phases
-from .trecfiles import format_run, read_run
+from .trecfiles import read_run, run_text
 
 
 class StageError(ComponentError):  # HarnessError and RuntimeError
@@ -508,7 +508,8 @@ class StageExecutor:
         self._runs[key] = run
         self._counted[key] = counted
         with self.cache.write("runs", key, seconds=record["seconds"], **_where()) as folder:
-            (folder / "run.trec").write_text(format_run(run, "cache"), encoding="utf-8")
+            with open(folder / "run.trec", "w", encoding="utf-8") as out:
+                out.writelines(run_text(run, "cache"))  # streamed, a query at a time
             (folder / COSTS_FILE).write_text(json.dumps(counted, ensure_ascii=False), encoding="utf-8")
 
     def _recount(self, key: str, ctx: Context, record: dict, phase: str, source: str) -> None:

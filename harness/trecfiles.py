@@ -25,6 +25,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Iterator
 from itertools import groupby
 from pathlib import Path
 
@@ -405,13 +406,17 @@ def no_positive_judgment(text: str) -> str:
 
 def format_run(run: Run, tag: str) -> str:
     """The run as TREC text; scores written exactly (shortest round-trip repr)."""
+    return "".join(run_text(run, tag))
+
+
+def run_text(run: Run, tag: str) -> Iterator[str]:
+    """The run as TREC text, one query's lines at a time: what writers stream to a file, so that
+    a run of millions of lines is never one string (nor a list of them) in memory."""
     tag = "".join(tag.split()) or "harness"
-    lines = []
     for qid, docs in run.items():
         qid = _id(qid, first=True)
-        for rank, (docid, score) in enumerate(docs.items(), 1):
-            lines.append(f"{qid} Q0 {_id(docid)} {rank} {float(score)!r} {tag}\n")  # a float's repr, whatever type
-    return "".join(lines)
+        yield "".join(f"{qid} Q0 {_id(docid)} {rank} {float(score)!r} {tag}\n"  # a float's repr, whatever type
+                      for rank, (docid, score) in enumerate(docs.items(), 1))
 
 
 def format_qrels(qrels: dict[str, dict[str, int]]) -> str:

@@ -106,3 +106,24 @@ def test_ids_that_would_misread_are_refused(qid, doc):
         format_run(Run({qid: {doc: 1.0}}), "t")
     with pytest.raises(ValueError, match="cannot be written"):
         format_qrels({qid: {doc: 1}})
+
+
+def test_a_run_is_written_a_query_at_a_time_and_atomically(tmp_path):
+    from harness.results import write_atomic
+    from harness.trecfiles import run_text
+
+    run = Run.from_ranked({"q1": [("a", 2.0), ("b", 1.0)], "q2": [("c", 0.5)], "q3": []})
+    pieces = list(run_text(run, "t"))
+    assert len(pieces) == 3 and pieces[2] == "" and "".join(pieces) == format_run(run, "t")
+    path = tmp_path / "run.trec"
+    write_atomic(path, run_text(run, "t"))
+    assert read_run(path).scores == {"q1": {"a": 2.0, "b": 1.0}, "q2": {"c": 0.5}}
+
+    def failing():  # a writer failing after some queries leaves the old file whole, and no temporary
+        yield from run_text(run, "t")
+        raise ValueError("id 'q 4' cannot be written to a TREC file")
+
+    with pytest.raises(ValueError, match="cannot be written"):
+        write_atomic(path, failing())
+    assert read_run(path).scores == {"q1": {"a": 2.0, "b": 1.0}, "q2": {"c": 0.5}}
+    assert [p.name for p in tmp_path.iterdir()] == ["run.trec"]
