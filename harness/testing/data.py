@@ -157,3 +157,13 @@ def write_beir(folder: str | os.PathLike, collection: Collection) -> Path:
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n",
                                                encoding="utf-8")
     return folder
+
+
+def on_disk(collection: Collection) -> Collection:
+    """``collection`` with its documents memory-mapped from disk (``corpus.DiskDocuments``), as a
+    provider hands over a corpus beyond 500,000 documents; all else the same."""
+    import dataclasses
+
+    from ..corpus import gather_documents
+
+    return dataclasses.replace(collection, docs=gather_documents(iter(collection.docs), "disk"))

@@ -13,11 +13,12 @@ from pathlib import Path
 from ..collection import Collection
 from ..ranking import Run, rerank_merge
 from .base import Contract
-from .data import EMPTY_QUERIES, NON_ASCII_QUERIES, candidates, ranking_difference, tiny_collection
+from .data import EMPTY_QUERIES, NON_ASCII_QUERIES, candidates, on_disk, ranking_difference, tiny_collection
 from .retriever import check_run
 
 RETURNS_A_RUN = "test_returns_a_run"
 CANDIDATES = "test_candidate_set_preserved"
+DETERMINISTIC = "test_deterministic"
 
 
 class RankerContract(Contract):
@@ -100,6 +101,18 @@ class RankerContract(Contract):
         ranker, ctx = self.build(tmp_path / "second", self.make_collection())
         difference = ranking_difference(first, ranker.rerank(queries, given, ctx), queries)
         assert difference is None, f"a second instance ranks differently: {difference}"
+
+    def test_corpus_on_disk(self, tmp_path):
+        """The same collection with its documents memory-mapped from disk (what a corpus beyond
+        500,000 documents, or ``corpus_store = "disk"``, is) reranks the same candidates into
+        the same ranking: read documents through ``docs``, ``doc_ids``, ``texts()`` and
+        ``text(id)``, never by assuming a list."""
+        queries, given = self.inputs()
+        first = self.baseline(tmp_path)
+        self.prerequisite(DETERMINISTIC, lambda: self.test_deterministic(tmp_path))
+        ranker, ctx = self.build(tmp_path / "on-disk", on_disk(self.make_collection()))
+        difference = ranking_difference(first, ranker.rerank(queries, given, ctx), queries)
+        assert difference is None, f"with the documents on disk it ranks differently: {difference}"
 
     def test_empty_and_non_ascii_queries(self, tmp_path):
         """Empty, blank and non-ASCII queries are reranked like any other: no error, the

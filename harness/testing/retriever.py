@@ -22,6 +22,7 @@ from .data import (
     NON_ASCII_QUERIES,
     close,
     duplicate_groups,
+    on_disk,
     ranking_difference,
     small_collection,
     tiny_collection,
@@ -120,6 +121,18 @@ class RetrieverContract(Contract):
         retriever, ctx = self.build(tmp_path / "second", self.make_collection())
         difference = ranking_difference(first, retriever.retrieve(queries, self.k, ctx), queries)
         assert difference is None, f"a second instance ranks differently: {difference}"
+
+    def test_corpus_on_disk(self, tmp_path):
+        """The same collection with its documents memory-mapped from disk (what a corpus beyond
+        500,000 documents, or ``corpus_store = "disk"``, is: ``harness.corpus.DiskDocuments``)
+        gives the same ranking: read documents through ``docs``, ``doc_ids`` and ``texts()``
+        (iterate or slice them), never by assuming a list."""
+        queries = self.queries()
+        first = self.baseline(tmp_path)
+        self.prerequisite(DETERMINISTIC, lambda: self.test_deterministic(tmp_path))
+        retriever, ctx = self.build(tmp_path / "on-disk", on_disk(self.make_collection()))
+        difference = ranking_difference(first, retriever.retrieve(queries, self.k, ctx), queries)
+        assert difference is None, f"with the documents on disk it ranks differently: {difference}"
 
     def test_empty_queries(self, tmp_path):
         """Empty and blank queries return few or no documents instead of raising, and do not
