@@ -52,9 +52,7 @@ class Collection:
     @cached_property
     def doc_ids(self) -> list[str]:
         """Every document's id, in corpus order (read without the texts for a corpus on disk)."""
-        from .corpus import DiskDocuments
-
-        return self.docs.ids if isinstance(self.docs, DiskDocuments) else [d.id for d in self.docs]
+        return self.docs.ids if self.on_disk else [d.id for d in self.docs]
 
     @property
     def on_disk(self) -> bool:

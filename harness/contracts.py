@@ -407,7 +407,7 @@ def _corpus(collection: Collection) -> _Addresses:
         if ref() is collection and size == len(collection.docs):
             return made
     ids = np.empty(len(collection.docs), dtype=object)
-    ids[:] = list(collection.doc_ids)  # holds the objects: their addresses stay theirs
+    ids[:] = collection.doc_ids  # holds the objects: their addresses stay theirs
     made = _Addresses(ids)
     _CORPUS[:] = [*_CORPUS[-1:], (weakref.ref(collection), len(collection.docs), made)]
     return made

@@ -167,9 +167,8 @@ class DocumentWriter:
         title = "" if doc.title is None else doc.title
         for column, value in zip(COLUMNS, (doc.id, title, doc.text), strict=True):
             if type(value) is not str:
-                kind = "title" if column == "title" else column
                 self.close(keep=False)
-                raise ValueError(f"document {doc.id!r:.60} with a {kind} that is not a string: "
+                raise ValueError(f"document {doc.id!r:.60} with a {column} that is not a string: "
                                  f"{type(value).__name__} {value!r:.40}")
             data = value.encode("utf-8", "surrogatepass")
             self._pending[column].append(data)
@@ -198,6 +197,12 @@ class DocumentWriter:
         return DiskDocuments(self.folder)
 
 
+def goes_to_disk(store: str, documents: int, limit: int = SPILL_AT) -> bool:
+    """Whether ``documents`` documents are held on disk under ``store`` (``gather_documents``'s
+    rule, for a provider that knows the count before reading: the synthetic generator)."""
+    return store == "disk" or (store == "auto" and documents > limit)
+
+
 def gather_documents(documents: Iterable[Document], store: str = "auto", limit: int = SPILL_AT) -> Sequence[Document]:
     """The documents, as a list (``store = "memory"``, or ``"auto"`` up to ``limit`` of them) or
     on disk in a temporary folder (``"disk"``, or ``"auto"`` beyond ``limit``), consumed once in
@@ -211,7 +216,7 @@ def gather_documents(documents: Iterable[Document], store: str = "auto", limit: 
             # A title of None is written as "" on disk: held the same way, so that the corpus
             # fingerprint (the key of every cache) does not depend on the store.
             held.append(doc if doc.title is not None else Document(doc.id, doc.text, ""))
-            if store == "auto" and len(held) > limit:
+            if goes_to_disk(store, len(held), limit):
                 break
         else:
             return held
@@ -289,4 +294,5 @@ def sweep_orphans() -> None:
         os.close(fd)
 
 
-__all__ = ["COLUMNS", "SPILL_AT", "STORES", "DiskDocuments", "DiskTexts", "DocumentWriter", "gather_documents"]
+__all__ = ["COLUMNS", "SPILL_AT", "STORES", "DiskDocuments", "DiskTexts", "DocumentWriter", "gather_documents",
+           "goes_to_disk"]

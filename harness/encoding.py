@@ -64,7 +64,7 @@ class Encoder:
             raise ComponentError(f"{who(self.retriever)}: embed_corpus must return (doc_ids, matrix), got "
                                  f"{type(out).__name__}")
         ids, matrix = list(out[0]), _matrix(out[1], self.retriever, "embed_corpus")
-        expected = list(collection.doc_ids)
+        expected = collection.doc_ids
         if ids != expected:
             raise ComponentError(f"{who(self.retriever)}: embed_corpus returned {len(ids)} ids that are not the "
                                  f"collection's {len(expected)} document ids in corpus order")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..collection import Collection
 from ..components import Context, DatasetProvider
-from ..corpus import SPILL_AT
+from ..corpus import goes_to_disk
 from ..datasets import DatasetError
 from ..params import Param
 from ..synthetic import SyntheticSpec, generate
@@ -79,8 +79,7 @@ class SyntheticProvider(DatasetProvider):
         return spec
 
     def load(self, ctx: Context) -> Collection:
-        documents = parse_count(self.documents)
-        on_disk = ctx.corpus_store == "disk" or (ctx.corpus_store == "auto" and documents > SPILL_AT)
+        on_disk = goes_to_disk(ctx.corpus_store, parse_count(self.documents))
         spec = self.spec(on_disk)
         with ctx.progress.task(f"synthetic collection, {spec.documents:,} documents"):
             return generate(spec, name=f"synthetic-{self.documents}", gather=ctx.documents, on_disk=on_disk)

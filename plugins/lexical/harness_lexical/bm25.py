@@ -246,8 +246,6 @@ class BM25(Retriever):
         indices, indptr = bm25.scores["indices"], bm25.scores["indptr"]
         n_docs = len(self._doc_ids)
         k = max(min(k, n_docs), 0)
-        if self._id_rank is None:
-            self._lookups()
         # Each query's document positions and scores, one query after another in two flat arrays
         # (no padding, no per-query lists), handed to the run as they are: its only copy.
         capacity = max(min(len(queries) * k, _FIRST_CAPACITY), 1)

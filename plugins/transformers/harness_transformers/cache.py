@@ -84,6 +84,7 @@ def filling(ctx, key: str, doc_ids: list[str], dim: int) -> Iterator[Filling]:
     cache's entries, its name this fill's own) becomes the entry's ``embeddings.npy`` and
     ``vectors`` maps the entry. Without a cache ``out`` is an ordinary array and nothing is
     stored; on an error nothing is."""
+    import time
     import uuid
 
     import numpy as np
@@ -101,8 +102,6 @@ def filling(ctx, key: str, doc_ids: list[str], dim: int) -> Iterator[Filling]:
                        {})
         yield fill
         fill.out.flush()
-        import time
-
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with ctx.cache.write(KIND, key, created=created, documents=len(doc_ids), **fill.info) as folder:
             os.replace(staging, folder / "embeddings.npy")  # the same file system: a rename

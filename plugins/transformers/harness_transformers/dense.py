@@ -194,7 +194,7 @@ class Dense(EncoderComponent, Retriever):
         import numpy as np
 
         self._ready(ctx)
-        texts = collection.texts()[shard.start : shard.stop]
+        texts = [collection.contents(d) for d in collection.docs[shard.start : shard.stop]]
         out = np.lib.format.open_memmap(folder / "embeddings.npy", mode="w+", dtype=np.float32,
                                         shape=(len(texts), self._model.config.hidden_size))
         self.encode_into(out, texts, ctx, f"shard {shard.number + 1} of {shard.count}")

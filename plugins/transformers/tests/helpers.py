@@ -44,3 +44,24 @@ def registry_with(*classes: type) -> Registry:
     fake.components = [ComponentInfo(c.kind, c.name, c, fake.name, fake.distribution, fake.version)
                        for c in classes]
     return Registry(registry.plugins + [fake])
+
+
+def run_in_both_stores(tmp_path: Path, text: str, overrides_disk=()) -> tuple[dict, dict]:
+    """The suite ``text`` (``STORE`` in it replaced by ``memory``, then ``disk``) run with each
+    corpus store, each in its own results and cache folders: (run files by name, (metrics,
+    per-query values) by pipeline), per store. Fails on a failed cell or a wrong ``storage``."""
+    from harness.runner import run_suite
+    from harness.suite import load_suite
+
+    runs, values = {}, {}
+    for store in ("memory", "disk"):
+        path = tmp_path / f"{store}.toml"
+        path.write_text(text.replace("STORE", store), encoding="utf-8")
+        overrides = [f'output.dir="{tmp_path / store}"', f'output.cache_dir="{tmp_path / store}-cache"']
+        suite = load_suite(path, overrides + (list(overrides_disk) if store == "disk" else []))
+        outcome = run_suite(suite)
+        assert not outcome.failed, [(r.cell.pipeline, r.error) for r in outcome.failed]
+        assert {r.dataset["storage"] for r in outcome.results} == {store}
+        runs[store] = {p.name: p.read_bytes() for p in sorted((tmp_path / store).glob("*/*/runs/*"))}
+        values[store] = {r.cell.pipeline: (r.metrics, r.per_query) for r in outcome.results}
+    return runs, values

@@ -11,11 +11,10 @@ import torch
 from harness_transformers import Dense, base, tokens
 
 from harness.cache import ArtifactCache
-from harness.collection import Collection
 from harness.components import Context
-from harness.runner import run_suite
-from harness.sdk import gather_documents
-from harness.suite import load_suite
+from harness.testing.data import on_disk
+
+from .helpers import run_in_both_stores
 
 
 def mapped_file(array) -> Path | None:
@@ -34,11 +33,6 @@ def indexed(folder, collection, ctx, **params) -> Dense:
     dense.identity(ctx)
     dense.index(collection, ctx)
     return dense
-
-
-def on_disk(collection: Collection) -> Collection:
-    return Collection(collection.name, gather_documents(iter(collection.docs), "disk"), collection.queries,
-                      collection.qrels, collection.fields)
 
 
 def test_slices_give_the_vectors_of_one_call(tiny_encoder, collection, monkeypatch):
@@ -121,13 +115,5 @@ ranker = {{plugin = "bi-encoder", model = "{tiny_encoder}", depth = 5}}
 [output]
 run_files = true
 '''
-    runs = {}
-    for store in ("memory", "disk"):
-        path = tmp_path / f"{store}.toml"
-        path.write_text(text.replace("STORE", store), encoding="utf-8")
-        suite = load_suite(path, [f'output.dir="{tmp_path / store}"', f'output.cache_dir="{tmp_path / store}-cache"'])
-        outcome = run_suite(suite)
-        assert not outcome.failed, [r.error for r in outcome.failed]
-        assert {r.dataset["storage"] for r in outcome.results} == {store}
-        runs[store] = {p.name: p.read_bytes() for p in sorted((tmp_path / store).glob("store/*/runs/*"))}
+    runs, _ = run_in_both_stores(tmp_path, text)
     assert len(runs["memory"]) == 4 and runs["memory"] == runs["disk"]

@@ -12,17 +12,10 @@ import torch
 from harness_transformers import Dense
 
 from harness.cache import ArtifactCache
-from harness.collection import Collection
 from harness.components import Context
-from harness.runner import run_suite
-from harness.sdk import gather_documents
-from harness.suite import load_suite
+from harness.testing.data import on_disk
 
-
-def on_disk(collection: Collection) -> Collection:
-    return Collection(collection.name, gather_documents(iter(collection.docs), "disk"), collection.queries,
-                      collection.qrels, collection.fields)
-
+from .helpers import run_in_both_stores
 
 SUITE = '''name = "store"
 k = 10
@@ -60,21 +53,6 @@ run_files = true
 '''
 
 
-def run_both(tmp_path, text, overrides_disk=()):
-    runs, values = {}, {}
-    for store in ("memory", "disk"):
-        path = tmp_path / f"{store}.toml"
-        path.write_text(text.replace("STORE", store), encoding="utf-8")
-        overrides = [f'output.dir="{tmp_path / store}"', f'output.cache_dir="{tmp_path / store}-cache"']
-        suite = load_suite(path, overrides + (list(overrides_disk) if store == "disk" else []))
-        outcome = run_suite(suite)
-        assert not outcome.failed, [(r.cell.pipeline, r.error) for r in outcome.failed]
-        assert {r.dataset["storage"] for r in outcome.results} == {store}
-        runs[store] = {p.name: p.read_bytes() for p in sorted((tmp_path / store).glob("store/*/runs/*"))}
-        values[store] = {r.cell.pipeline: (r.metrics, r.per_query) for r in outcome.results}
-    return runs, values
-
-
 def test_every_plugin_reading_documents_gives_the_same_from_either_store(tiny_encoder, tiny_cross, beir,
                                                                          tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
@@ -83,7 +61,7 @@ def test_every_plugin_reading_documents_gives_the_same_from_either_store(tiny_en
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     text = SUITE.format(beir=beir, enc=tiny_encoder, cross=tiny_cross)
-    runs, values = run_both(tmp_path, text)
+    runs, values = run_in_both_stores(tmp_path, text)
     assert len(runs["memory"]) == 7 and runs["memory"] == runs["disk"]
     assert values["memory"] == values["disk"]
     import gc
@@ -110,7 +88,7 @@ retriever = {{plugin = "dense", model = "{tiny_encoder}", batch_size = 4}}
 [output]
 run_files = true
 '''
-    runs, values = run_both(tmp_path, text, ['measure.isolation="subprocess"', "measure.threads=1"])
+    runs, values = run_in_both_stores(tmp_path, text, ['measure.isolation="subprocess"', "measure.threads=1"])
     assert len(runs["memory"]) == 2 and runs["memory"] == runs["disk"] and values["memory"] == values["disk"]
     assert not list((tmp_path / "tmp").glob("harness-corpus-*"))  # each worker removed its own
 
